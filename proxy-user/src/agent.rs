@@ -1,0 +1,122 @@
+//! The agent: load and attach the programs, adopt the pinned maps, then turn
+//! every snapshot of Services and EndpointSlices into map updates.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use tracing::{error, info};
+
+use crate::config::Config;
+use crate::datapath::{self, Layout};
+use crate::desired::{self, NodeInfo};
+use crate::http::{self, Health, MapLabel, Metrics, Shared};
+use crate::maps::LbMaps;
+use crate::source::{self, Snapshots};
+use crate::writer::Writer;
+
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let node = NodeInfo {
+        name: cfg.node_name(),
+        zone: cfg.node_zone.clone(),
+    };
+    let layout = Layout::new(&cfg.pin_dir());
+    let shared = Arc::new(Shared {
+        health: Health::default(),
+        metrics: Metrics::new(),
+    });
+    http::spawn(shared.clone(), cfg.healthz_bind, cfg.metrics_bind).await?;
+
+    let log_debug = tracing::enabled!(target: "proxy_ebpf", tracing::Level::DEBUG);
+    let mut ebpf = datapath::load(&layout, log_debug)?;
+    datapath::spawn_log_pump(&mut ebpf)?;
+    let (mut writer, adopted) = Writer::adopt(LbMaps::take(&mut ebpf)?)?;
+    info!(
+        node = %node.name,
+        pin_dir = %layout.pin_dir.display(),
+        frontends = adopted.frontends,
+        backends = adopted.backends,
+        removed_strays = adopted.removed_strays,
+        "maps adopted"
+    );
+    datapath::attach_all(&mut ebpf, &layout, &cfg.cgroup())?;
+
+    let snapshots = match &cfg.manifests {
+        Some(dir) => source::spawn_manifests(dir.clone())?,
+        None => {
+            let client = kube_client(&cfg).await?;
+            source::spawn_kube(client, cfg.min_sync_period).await?
+        }
+    };
+    sync_loop(snapshots, &mut writer, &node, &shared).await;
+    // Links and maps stay pinned: the programs keep balancing with the last
+    // programmed state until the next agent adopts them.
+    info!("stopping; programs stay attached");
+    drop(ebpf);
+    Ok(())
+}
+
+async fn kube_client(cfg: &Config) -> anyhow::Result<kube::Client> {
+    let config = match &cfg.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?
+        }
+        None => kube::Config::infer().await.context(
+            "no kubeconfig found and not running in a cluster: pass --kubeconfig or --manifests",
+        )?,
+    };
+    Ok(kube::Client::try_from(config)?)
+}
+
+async fn sync_loop(
+    mut snapshots: Snapshots,
+    writer: &mut Writer,
+    node: &NodeInfo,
+    shared: &Shared,
+) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    loop {
+        tokio::select! {
+            changed = snapshots.changed() => if changed.is_err() { return },
+            _ = tokio::signal::ctrl_c() => return,
+            _ = term.recv() => return,
+        }
+        let Some(objects) = snapshots.borrow_and_update().clone() else {
+            continue;
+        };
+        let started = Instant::now();
+        let desired = desired::compute(&objects.services, &objects.slices, node);
+        match writer.apply(&desired) {
+            Ok(report) => {
+                let secs = started.elapsed().as_secs_f64();
+                let m = &shared.metrics;
+                m.sync_duration.observe(secs);
+                m.syncs.inc();
+                let (slots, backends) = writer.entry_counts();
+                m.map_entries
+                    .get_or_create(&MapLabel { map: "services" })
+                    .set(slots as i64);
+                m.map_entries
+                    .get_or_create(&MapLabel { map: "backends" })
+                    .set(backends as i64);
+                m.frontends.set(report.frontends as i64);
+                shared.health.synced();
+                info!(
+                    frontends = report.frontends,
+                    backends = report.backends,
+                    ops = report.ops,
+                    ms = secs * 1e3,
+                    "synced"
+                );
+            }
+            Err(e) => {
+                shared.metrics.sync_errors.inc();
+                shared.health.failed();
+                error!("sync failed: {e:#}");
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Loading the eBPF object and attaching its programs to the node's cgroup.
+//!
+//! Maps are pinned under the node's pin directory (adopted if already there);
+//! program links are pinned too, so the programs keep balancing while the agent
+//! is down or restarting. A new agent attaches its programs first, then
+//! detaches the links of the one before: there is no moment without them.
+
+mod attach;
+mod log;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use aya::{Ebpf, EbpfLoader};
+
+pub use attach::{PROGRAMS, attach_all, detach_all};
+pub use log::spawn_log_pump;
+
+/// The eBPF object built by build.rs.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/proxy-ebpf"));
+
+pub struct Layout {
+    pub pin_dir: PathBuf,
+}
+
+impl Layout {
+    pub fn new(pin_dir: &Path) -> Self {
+        Self {
+            pin_dir: pin_dir.to_owned(),
+        }
+    }
+    pub fn links_dir(&self) -> PathBuf {
+        self.pin_dir.join("links")
+    }
+}
+
+/// Loads the object, reusing maps already pinned in `layout.pin_dir`.
+/// `log_debug` turns on the programs' debug events (filtered in the kernel
+/// otherwise, so they cost nothing when off).
+pub fn load(layout: &Layout, log_debug: bool) -> anyhow::Result<Ebpf> {
+    ensure_bpffs(&layout.pin_dir)?;
+    std::fs::create_dir_all(&layout.pin_dir)
+        .with_context(|| format!("creating pin directory {}", layout.pin_dir.display()))?;
+    // aya-log's levels: Error = 1 .. Debug = 4, Trace = 5; 0 is off.
+    let level: u8 = if log_debug { 4 } else { 0 };
+    EbpfLoader::new()
+        .default_map_pin_directory(&layout.pin_dir)
+        .override_global(aya_log::LEVEL, &level, true)
+        .load(OBJECT)
+        .with_context(|| {
+            format!(
+                "loading the eBPF object (maps pinned in {})",
+                layout.pin_dir.display()
+            )
+        })
+}
+
+fn ensure_bpffs(dir: &Path) -> anyhow::Result<()> {
+    let mut probe = dir.to_path_buf();
+    while !probe.exists() {
+        if !probe.pop() {
+            break;
+        }
+    }
+    let st = nix_statfs(&probe)?;
+    const BPF_FS_MAGIC: i64 = 0xcafe4a11;
+    anyhow::ensure!(
+        st == BPF_FS_MAGIC,
+        "{} is not on a bpf filesystem: mount one with `mount -t bpf bpf /sys/fs/bpf` (cargo xtask setup does it)",
+        probe.display()
+    );
+    Ok(())
+}
+
+fn nix_statfs(p: &Path) -> anyhow::Result<i64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes())?;
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid C string and out-pointer.
+    let rc = unsafe { libc::statfs(c.as_ptr(), &mut st) };
+    anyhow::ensure!(
+        rc == 0,
+        "statfs {}: {}",
+        p.display(),
+        std::io::Error::last_os_error()
+    );
+    Ok(st.f_type as i64)
+}

@@ -1,0 +1,17 @@
+use clap::Parser as _;
+use proxy_user::{agent, config::Config};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() {
+    let cfg = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    if let Err(e) = agent::run(cfg).await {
+        eprintln!("skiff-proxy: {e:#}");
+        std::process::exit(1);
+    }
+}

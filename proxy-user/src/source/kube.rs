@@ -1,0 +1,78 @@
+//! Services and EndpointSlices from an API server, through kube-rs reflectors,
+//! with a kubeconfig or the in-cluster configuration.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::{WatchStreamExt as _, reflector, watcher};
+use kube::{Api, Client};
+use tokio::sync::{Notify, watch};
+use tracing::{info, warn};
+
+use super::{Objects, Snapshots};
+
+pub async fn spawn_kube(client: Client, min_sync_period: Duration) -> anyhow::Result<Snapshots> {
+    let (tx, rx) = watch::channel(None);
+    let changed = Arc::new(Notify::new());
+
+    let (services, svc_writer) = reflector::store::<Service>();
+    let (slices, slice_writer) = reflector::store::<EndpointSlice>();
+    spawn_reflector(
+        Api::<Service>::all(client.clone()),
+        svc_writer,
+        changed.clone(),
+    );
+    spawn_reflector(
+        Api::<EndpointSlice>::all(client),
+        slice_writer,
+        changed.clone(),
+    );
+
+    tokio::spawn(async move {
+        if services.wait_until_ready().await.is_err() || slices.wait_until_ready().await.is_err() {
+            return;
+        }
+        info!("initial list of Services and EndpointSlices complete");
+        loop {
+            let objects = Objects {
+                services: services.state().iter().map(|s| (**s).clone()).collect(),
+                slices: slices.state().iter().map(|s| (**s).clone()).collect(),
+            };
+            if tx.send(Some(Arc::new(objects))).is_err() {
+                return;
+            }
+            changed.notified().await;
+            // Let a burst of events settle into one snapshot.
+            tokio::time::sleep(min_sync_period).await;
+        }
+    });
+    Ok(rx)
+}
+
+fn spawn_reflector<K>(api: Api<K>, writer: reflector::store::Writer<K>, changed: Arc<Notify>)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + serde::de::DeserializeOwned
+        + 'static,
+{
+    tokio::spawn(async move {
+        let stream = watcher(api, watcher::Config::default().any_semantic())
+            .default_backoff()
+            .reflect(writer)
+            .applied_objects();
+        futures::pin_mut!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(_) => changed.notify_one(),
+                Err(e) => warn!(error = %e, kind = K::kind(&()).as_ref(), "watch error; retrying"),
+            }
+        }
+    });
+}

@@ -1,0 +1,178 @@
+//! Services and EndpointSlices read from a directory of YAML or JSON manifests,
+//! in the form an API server returns them (`kubectl get -o yaml` output works,
+//! `kind: List` included). The directory is re-read when any file changes; a
+//! file that does not parse keeps the last good view in force.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context as _, bail};
+use serde::Deserialize as _;
+use tokio::sync::watch;
+use tracing::{error, info};
+
+use super::{Objects, Snapshots};
+
+const POLL: Duration = Duration::from_millis(100);
+
+pub fn spawn_manifests(dir: PathBuf) -> anyhow::Result<Snapshots> {
+    anyhow::ensure!(
+        dir.is_dir(),
+        "manifest directory {} does not exist",
+        dir.display()
+    );
+    let (tx, rx) = watch::channel(None);
+    tokio::spawn(async move {
+        let mut seen = None;
+        loop {
+            match fingerprint(&dir) {
+                Ok(fp) if Some(&fp) != seen.as_ref() => {
+                    match read_dir_objects(&dir) {
+                        Ok(objects) => {
+                            info!(
+                                services = objects.services.len(),
+                                slices = objects.slices.len(),
+                                dir = %dir.display(),
+                                "manifests read"
+                            );
+                            if tx.send(Some(Arc::new(objects))).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => error!("{e:#}; keeping the previous objects"),
+                    }
+                    seen = Some(fp);
+                }
+                Ok(_) => {}
+                Err(e) => error!("reading {}: {e:#}", dir.display()),
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    });
+    Ok(rx)
+}
+
+fn manifest_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if matches!(ext, "yaml" | "yml" | "json") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn fingerprint(dir: &Path) -> anyhow::Result<Vec<(PathBuf, SystemTime, u64)>> {
+    manifest_files(dir)?
+        .into_iter()
+        .map(|p| {
+            let m = std::fs::metadata(&p)?;
+            Ok((p, m.modified()?, m.len()))
+        })
+        .collect()
+}
+
+fn read_dir_objects(dir: &Path) -> anyhow::Result<Objects> {
+    let mut objects = Objects::default();
+    for path in manifest_files(dir)? {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let parsed = parse_manifests(&text).with_context(|| format!("in {}", path.display()))?;
+        objects.services.extend(parsed.services);
+        objects.slices.extend(parsed.slices);
+    }
+    Ok(objects)
+}
+
+/// Parses a (multi-document) manifest. Kinds other than Service and
+/// EndpointSlice are ignored; a malformed Service or EndpointSlice is an error
+/// that names the document.
+pub fn parse_manifests(text: &str) -> anyhow::Result<Objects> {
+    let mut objects = Objects::default();
+    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let value =
+            serde_yaml::Value::deserialize(doc).with_context(|| format!("document {}", i + 1))?;
+        if value.is_null() {
+            continue;
+        }
+        add_object(&mut objects, value).with_context(|| format!("document {}", i + 1))?;
+    }
+    Ok(objects)
+}
+
+fn add_object(objects: &mut Objects, value: serde_yaml::Value) -> anyhow::Result<()> {
+    let kind = value
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    match kind.as_str() {
+        "Service" => objects
+            .services
+            .push(serde_yaml::from_value(value).context("invalid Service")?),
+        "EndpointSlice" => objects
+            .slices
+            .push(serde_yaml::from_value(value).context("invalid EndpointSlice")?),
+        k if k.ends_with("List") => {
+            let Some(items) = value.get("items").and_then(|i| i.as_sequence()) else {
+                bail!("{k} without items");
+            };
+            for item in items.clone() {
+                add_object(objects, item)?;
+            }
+        }
+        "" => bail!("object without kind"),
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_multi_document_and_lists() {
+        let text = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec: {clusterIP: 10.96.0.10, ports: [{port: 80, protocol: TCP}]}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: ignored}
+---
+apiVersion: v1
+kind: List
+items:
+- apiVersion: discovery.k8s.io/v1
+  kind: EndpointSlice
+  metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}
+  addressType: IPv4
+  endpoints: [{addresses: [10.0.0.1]}]
+  ports: [{port: 8080, protocol: TCP}]
+"#;
+        let o = parse_manifests(text).unwrap();
+        assert_eq!(o.services.len(), 1);
+        assert_eq!(o.slices.len(), 1);
+        assert_eq!(
+            o.slices[0].endpoints[0].addresses,
+            vec!["10.0.0.1".to_string()]
+        );
+    }
+
+    #[test]
+    fn a_malformed_object_names_its_document() {
+        let text = "kind: Service\nmetadata: {name: a}\n---\nkind: EndpointSlice\naddressType: [not, a, string]\n";
+        let err = format!("{:#}", parse_manifests(text).unwrap_err());
+        assert!(
+            err.contains("document 2") && err.contains("invalid EndpointSlice"),
+            "{err}"
+        );
+    }
+}
