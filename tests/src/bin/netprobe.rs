@@ -1,0 +1,163 @@
+//! A client for the end-to-end tests and the benchmark. The harness starts it
+//! inside a pod's network namespace and the cgroup the programs are attached
+//! to; it reports, one JSON object per line, what a user's program would see.
+//!
+//! netprobe tcp ADDR COUNT [INTERVAL_MS]  connect COUNT times, read the greeting
+//! netprobe udp ADDR COUNT [connected]    send COUNT datagrams, read the replies
+//! netprobe hold ADDR                     one connection; echo stdin lines over it
+//! netprobe rate ADDR SECONDS             connect+close as fast as possible
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: netprobe tcp ADDR COUNT [INTERVAL_MS] | udp ADDR COUNT [connected] | hold ADDR | rate ADDR SECONDS"
+    );
+    std::process::exit(2);
+}
+
+fn err_json(e: &std::io::Error, started: Instant) -> serde_json::Value {
+    json!({ "ok": false, "errno": e.raw_os_error(), "error": e.to_string(), "ms": started.elapsed().as_secs_f64() * 1e3 })
+}
+
+fn tcp_once(addr: SocketAddr) -> serde_json::Value {
+    let started = Instant::now();
+    let stream = match TcpStream::connect_timeout(&addr, TIMEOUT) {
+        Ok(s) => s,
+        Err(e) => return err_json(&e, started),
+    };
+    let peer = stream
+        .peer_addr()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    stream.set_read_timeout(Some(TIMEOUT)).ok();
+    let mut line = String::new();
+    match BufReader::new(&stream).read_line(&mut line) {
+        Ok(_) => json!({ "ok": true, "backend": line.trim(), "peer": peer }),
+        Err(e) => err_json(&e, started),
+    }
+}
+
+fn udp_once(sock: &UdpSocket, addr: SocketAddr, connected: bool) -> serde_json::Value {
+    let started = Instant::now();
+    let sent = if connected {
+        sock.send(b"hello")
+    } else {
+        sock.send_to(b"hello", addr)
+    };
+    if let Err(e) = sent {
+        return err_json(&e, started);
+    }
+    let mut buf = [0u8; 512];
+    match sock.recv_from(&mut buf) {
+        Ok((n, from)) => {
+            let peer = if connected {
+                sock.peer_addr().map(|p| p.to_string()).unwrap_or_default()
+            } else {
+                String::new()
+            };
+            json!({ "ok": true, "backend": String::from_utf8_lossy(&buf[..n]).trim(), "from": from.to_string(), "peer": peer })
+        }
+        Err(e) => err_json(&e, started),
+    }
+}
+
+fn hold(addr: SocketAddr) -> anyhow::Result<()> {
+    let stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
+    stream.set_read_timeout(Some(TIMEOUT))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    println!(
+        "{}",
+        json!({ "ok": true, "backend": line.trim(), "peer": stream.peer_addr()?.to_string() })
+    );
+    let mut writer = stream;
+    for input in std::io::stdin().lock().lines() {
+        let input = input?;
+        writer.write_all(format!("{input}\n").as_bytes())?;
+        line.clear();
+        let result = match reader.read_line(&mut line) {
+            Ok(0) => json!({ "ok": false, "error": "closed" }),
+            Ok(_) => json!({ "ok": true, "echo": line.trim() }),
+            Err(e) => json!({ "ok": false, "error": e.to_string() }),
+        };
+        println!("{result}");
+    }
+    Ok(())
+}
+
+/// Short connections: connect, read the one-line greeting, close.
+fn rate(addr: SocketAddr, seconds: f64) {
+    let started = Instant::now();
+    let (mut ok, mut failed) = (0u64, 0u64);
+    let mut buf = [0u8; 64];
+    while started.elapsed().as_secs_f64() < seconds {
+        match TcpStream::connect(addr) {
+            Ok(mut s) => {
+                let _ = s.read(&mut buf);
+                ok += 1;
+            }
+            Err(_) => failed += 1,
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({ "ok": ok, "failed": failed, "seconds": secs, "per_second": ok as f64 / secs })
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let addr = |i: usize| -> SocketAddr {
+        args.get(i)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| usage())
+    };
+    let num =
+        |i: usize| -> Option<u64> { args.get(i).map(|a| a.parse().unwrap_or_else(|_| usage())) };
+    match args.first().map(String::as_str) {
+        Some("tcp") => {
+            let (to, count) = (addr(1), num(2).unwrap_or_else(|| usage()));
+            let interval = Duration::from_millis(num(3).unwrap_or(0));
+            for _ in 0..count {
+                println!("{}", tcp_once(to));
+                std::thread::sleep(interval);
+            }
+        }
+        Some("udp") => {
+            let (to, count) = (addr(1), num(2).unwrap_or_else(|| usage()));
+            let connected = args.get(3).map(String::as_str) == Some("connected");
+            for _ in 0..count {
+                // A fresh socket each time: each is balanced on its own.
+                let bind = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+                let sock = UdpSocket::bind(bind).expect("binding a UDP socket");
+                sock.set_read_timeout(Some(TIMEOUT)).ok();
+                if connected && let Err(e) = sock.connect(to) {
+                    println!("{}", err_json(&e, Instant::now()));
+                    continue;
+                }
+                println!("{}", udp_once(&sock, to, connected));
+            }
+        }
+        Some("hold") => {
+            if let Err(e) = hold(addr(1)) {
+                println!("{}", json!({ "ok": false, "error": e.to_string() }));
+            }
+        }
+        Some("rate") => rate(
+            addr(1),
+            args.get(2)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| usage()),
+        ),
+        _ => usage(),
+    }
+}

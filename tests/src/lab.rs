@@ -1,0 +1,215 @@
+//! A node on one machine: a bridge in the node's namespace, pods (namespaces
+//! with a veth on the bridge and servers on their IPs), a client pod whose
+//! process runs in the cgroup the programs are attached to, and the agent.
+//!
+//! The namespaces have no route out: every address used lives inside them.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::agent::{Agent, AgentConfig};
+use crate::cgroup::Cgroup;
+use crate::manifests::yaml;
+use crate::netns::Netns;
+use crate::probe::{self, Held, Outcome};
+use crate::server::Server;
+
+pub const POD_PORT: u16 = 8080;
+pub const CLIENT_IP4: &str = "10.244.0.2";
+
+pub struct Pod {
+    pub name: String,
+    pub ip4: String,
+    pub ip6: String,
+    _server: Server,
+    _ns: Netns,
+}
+
+pub struct Lab {
+    pub agent: Option<Agent>,
+    pub pods: Vec<Pod>,
+    _extra_servers: Vec<Server>,
+    pub client: Netns,
+    pub cgroup: Cgroup,
+    pub node: Netns,
+    pub dir: tempfile::TempDir,
+    pub id: String,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn veth_pair(node: &Netns, host_name: &str, pod: &Netns) {
+    crate::sh(&[
+        "ip", "link", "add", host_name, "netns", &node.name, "type", "veth", "peer", "name",
+        "eth0", "netns", &pod.name,
+    ]);
+    node.ip(&["link", "set", host_name, "master", "br0", "up"]);
+    pod.ip(&["link", "set", "eth0", "up"]);
+}
+
+impl Lab {
+    /// A node with `pods` backend pods named `pod-1`.. and a client pod.
+    pub fn new(pods: usize) -> Self {
+        crate::require_root();
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{:x}{n}", std::process::id() % 0xfff);
+        let node = Netns::create(&format!("sk-{id}-node"));
+        node.ip(&["link", "add", "br0", "type", "bridge"]);
+        node.ip(&["addr", "add", "10.244.0.1/24", "dev", "br0"]);
+        node.ip(&["addr", "add", "fd00:244::1/64", "dev", "br0", "nodad"]);
+        node.ip(&["link", "set", "br0", "up"]);
+
+        let client = Netns::create(&format!("sk-{id}-client"));
+        veth_pair(&node, &format!("k{id}c"), &client);
+        client.ip(&["addr", "add", &format!("{CLIENT_IP4}/24"), "dev", "eth0"]);
+        client.ip(&["addr", "add", "fd00:244::2/64", "dev", "eth0", "nodad"]);
+
+        let mut all = Vec::new();
+        for i in 1..=pods {
+            let ns = Netns::create(&format!("sk-{id}-pod{i}"));
+            veth_pair(&node, &format!("k{id}p{i}"), &ns);
+            let ip4 = format!("10.244.0.{}", 10 + i);
+            let ip6 = format!("fd00:244::{}", 10 + i);
+            ns.ip(&["addr", "add", &format!("{ip4}/24"), "dev", "eth0"]);
+            ns.ip(&["addr", "add", &format!("{ip6}/64"), "dev", "eth0", "nodad"]);
+            let name = format!("pod-{i}");
+            // [::] takes IPv4 and IPv6 alike.
+            let server = Server::start(&ns, format!("[::]:{POD_PORT}").parse().unwrap(), &name);
+            all.push(Pod {
+                name,
+                ip4,
+                ip6,
+                _server: server,
+                _ns: ns,
+            });
+        }
+        let cgroup = Cgroup::create(&format!("skiff-test-{id}"));
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("skiff-lab-{id}-"))
+            .tempdir()
+            .unwrap();
+        Self {
+            agent: None,
+            pods: all,
+            _extra_servers: Vec::new(),
+            client,
+            cgroup,
+            node,
+            dir,
+            id,
+        }
+    }
+
+    pub fn node_name(&self) -> String {
+        format!("lab-{}", self.id)
+    }
+
+    pub fn pin_dir(&self) -> PathBuf {
+        PathBuf::from("/sys/fs/bpf/skiff").join(self.node_name())
+    }
+
+    pub fn start_agent(&mut self) -> &Agent {
+        let cfg = AgentConfig::new(&self.node_name(), &self.cgroup.path, self.dir.path());
+        self.agent = Some(Agent::start(cfg));
+        self.agent()
+    }
+
+    pub fn agent(&self) -> &Agent {
+        self.agent.as_ref().expect("the agent is not running")
+    }
+
+    /// SIGKILL, then a new agent with the same configuration.
+    pub fn kill_agent(&mut self) -> AgentConfig {
+        self.agent.take().expect("the agent is not running").kill()
+    }
+
+    pub fn start_agent_with(&mut self, cfg: AgentConfig) {
+        self.agent = Some(Agent::start(cfg));
+    }
+
+    /// Replaces the manifests the agent reads and waits until it has synced them.
+    pub fn apply(&self, objects: &[Value]) {
+        let agent = self.agent();
+        let before = agent.syncs();
+        let dir = &agent.cfg.manifests;
+        let tmp = dir.join(".objects.tmp");
+        std::fs::write(&tmp, yaml(objects)).unwrap();
+        std::fs::rename(&tmp, dir.join("objects.yaml")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while agent.syncs() <= before {
+            assert!(
+                Instant::now() < deadline,
+                "the agent did not sync the new manifests:\n{}",
+                agent.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// A server inside the client's own namespace, on an address given to
+    /// its loopback: it shows what reaches an address without balancing.
+    pub fn client_local_server(&mut self, ip: &str, port: u16, identity: &str) {
+        let prefix = if ip.contains(':') { "128" } else { "32" };
+        self.client
+            .ip(&["addr", "add", &format!("{ip}/{prefix}"), "dev", "lo"]);
+        let addr = if ip.contains(':') {
+            format!("[{ip}]:{port}")
+        } else {
+            format!("{ip}:{port}")
+        };
+        self._extra_servers
+            .push(Server::start(&self.client, addr.parse().unwrap(), identity));
+    }
+
+    pub fn tcp(&self, addr: &str, count: usize) -> Vec<Outcome> {
+        probe::run(
+            &self.client,
+            &self.cgroup,
+            &["tcp", addr, &count.to_string()],
+        )
+    }
+
+    pub fn udp(&self, addr: &str, count: usize, connected: bool) -> Vec<Outcome> {
+        let mut args = vec!["udp", addr];
+        let c = count.to_string();
+        args.push(&c);
+        if connected {
+            args.push("connected");
+        }
+        probe::run(&self.client, &self.cgroup, &args)
+    }
+
+    pub fn hold(&self, addr: &str) -> Held {
+        Held::open(&self.client, &self.cgroup, addr)
+    }
+
+    /// Runs the debug CLI against this node's pin directory.
+    pub fn dbg(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(crate::bin("skiff-dbg"))
+            .arg("--pin-dir")
+            .arg(self.pin_dir())
+            .args(args)
+            .output()
+            .expect("running skiff-dbg")
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(agent) = self.agent.take() {
+            if std::thread::panicking() {
+                eprintln!(
+                    "--- agent log ({}) ---\n{}",
+                    agent.cfg.log.display(),
+                    agent.log_tail()
+                );
+            }
+            drop(agent);
+        }
+        // Removing the pins detaches the programs and frees the maps.
+        let _ = std::fs::remove_dir_all(self.pin_dir());
+    }
+}
