@@ -16,6 +16,10 @@ fn main() -> anyhow::Result<()> {
     // the rest of the workspace stays on plain stable.
     // SAFETY: build scripts are single-threaded at this point.
     unsafe { env::set_var("RUSTC_BOOTSTRAP", "1") };
+    // aya-build relays the nested build's stderr as warnings: keep only what
+    // matters (errors and real warnings), not its progress lines.
+    // SAFETY: as above.
+    unsafe { env::set_var("CARGO_TERM_QUIET", "true") };
 
     // bpf-linker lives where `cargo xtask setup` installs it.
     let linker_bin = env::var_os("SKIFF_BPF_LINKER_BIN")

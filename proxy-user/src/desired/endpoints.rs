@@ -187,7 +187,7 @@ mod tests {
         type Want = &'static [(&'static str, bool, bool, bool, Option<&'static str>)];
         let cases: Vec<(&str, Vec<EndpointSlice>, Want)> = vec![
             (
-                "conditions default: ready nil = ready, serving nil = ready, terminating nil = false",
+                "conditions default, as upstream: ready nil = true, serving nil = true, terminating nil = false",
                 vec![slice(
                     "a",
                     "IPv4",
@@ -200,8 +200,8 @@ mod tests {
                 )],
                 &[
                     ("10.0.0.1:80", true, true, false, None),
-                    ("10.0.0.2:80", false, false, false, None),
-                    ("10.0.0.3:80", false, false, true, None),
+                    ("10.0.0.2:80", false, true, false, None),
+                    ("10.0.0.3:80", false, true, true, None),
                 ],
             ),
             (

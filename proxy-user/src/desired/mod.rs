@@ -426,7 +426,7 @@ pub(crate) mod tests {
             Case {
                 // nftables TestTerminatingEndpointsTrafficPolicyLocal "only terminating endpoints exist",
                 // pod-to-clusterIP flow (internal policy is Cluster there)
-                name: "terminating fallback is not used while a remote endpoint is ready; nil serving defers to ready",
+                name: "terminating fallback is not used while a remote endpoint is ready; nil serving means serving, as upstream reads it",
                 services: vec![svc80("svc1", "172.30.1.1"), svc80("svc2", "172.30.1.2")],
                 slices: vec![
                     slice(
@@ -452,7 +452,7 @@ pub(crate) mod tests {
                         ]),
                     ),
                 ],
-                want: &["172.30.1.1:80/TCP ns1/svc1 [10.0.1.5:80]", "172.30.1.2:80/TCP ns1/svc2 [10.0.2.2:80 terminating]"],
+                want: &["172.30.1.1:80/TCP ns1/svc1 [10.0.1.5:80]", "172.30.1.2:80/TCP ns1/svc2 [10.0.2.1:80 terminating, 10.0.2.2:80 terminating]"],
             },
             Case {
                 name: "session affinity ClientIP, default and explicit timeout",

@@ -161,7 +161,7 @@ items:
         assert_eq!(o.services.len(), 1);
         assert_eq!(o.slices.len(), 1);
         assert_eq!(
-            o.slices[0].endpoints[0].addresses,
+            o.slices[0].endpoints.as_ref().unwrap()[0].addresses,
             vec!["10.0.0.1".to_string()]
         );
     }
