@@ -70,26 +70,22 @@ async fn kube_client(cfg: &Config) -> anyhow::Result<kube::Client> {
     Ok(kube::Client::try_from(config)?)
 }
 
-async fn sync_loop(
-    mut snapshots: Snapshots,
-    writer: &mut Writer,
-    node: &NodeInfo,
-    shared: &Shared,
-) {
+async fn sync_loop(snapshots: Snapshots, writer: &mut Writer, node: &NodeInfo, shared: &Shared) {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("SIGTERM handler");
     loop {
-        tokio::select! {
-            changed = snapshots.changed() => if changed.is_err() { return },
+        let objects = tokio::select! {
+            objects = snapshots.next() => objects,
             _ = tokio::signal::ctrl_c() => return,
             _ = term.recv() => return,
-        }
-        let Some(objects) = snapshots.borrow_and_update().clone() else {
-            continue;
         };
         let started = Instant::now();
         let desired = desired::compute(&objects.services, &objects.slices, node);
-        match writer.apply(&desired) {
+        drop(objects);
+        let applied = writer.apply(&desired);
+        drop(desired);
+        release_freed_memory();
+        match applied {
             Ok(report) => {
                 let secs = started.elapsed().as_secs_f64();
                 let m = &shared.metrics;
@@ -118,5 +114,16 @@ async fn sync_loop(
                 error!("sync failed: {e:#}");
             }
         }
+    }
+}
+
+/// A sync of a large cluster parses and computes far more than it keeps
+/// (about 25 MB live after 10,000 Services, over 150 MB at the peak); glibc
+/// would keep the freed peak in its arenas, so hand it back to the system.
+fn release_freed_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: no preconditions; only returns free memory to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

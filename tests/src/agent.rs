@@ -17,6 +17,8 @@ pub struct AgentConfig {
     pub log: PathBuf,
     pub healthz_port: u16,
     pub metrics_port: u16,
+    /// RUST_LOG of the agent; `proxy_ebpf=debug` turns the programs' events on.
+    pub log_filter: String,
 }
 
 pub struct Agent {
@@ -58,6 +60,7 @@ impl AgentConfig {
             log: dir.join("agent.log"),
             healthz_port: free_port(),
             metrics_port: free_port(),
+            log_filter: "info,proxy_ebpf=debug".into(),
         }
     }
 }
@@ -81,7 +84,7 @@ impl Agent {
             .arg(&cfg.manifests)
             .args(["--healthz-bind", &format!("127.0.0.1:{}", cfg.healthz_port)])
             .args(["--metrics-bind", &format!("127.0.0.1:{}", cfg.metrics_port)])
-            .env("RUST_LOG", "info,proxy_ebpf=debug")
+            .env("RUST_LOG", &cfg.log_filter)
             .env("NO_COLOR", "1")
             .stdout(log.try_clone().unwrap())
             .stderr(log)

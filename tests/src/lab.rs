@@ -112,9 +112,12 @@ impl Lab {
     }
 
     pub fn start_agent(&mut self) -> &Agent {
-        let cfg = AgentConfig::new(&self.node_name(), &self.cgroup.path, self.dir.path());
-        self.agent = Some(Agent::start(cfg));
+        self.agent = Some(Agent::start(self.agent_config()));
         self.agent()
+    }
+
+    pub fn agent_config(&self) -> AgentConfig {
+        AgentConfig::new(&self.node_name(), &self.cgroup.path, self.dir.path())
     }
 
     pub fn agent(&self) -> &Agent {
@@ -132,21 +135,29 @@ impl Lab {
 
     /// Replaces the manifests the agent reads and waits until it has synced them.
     pub fn apply(&self, objects: &[Value]) {
+        self.apply_file("objects.yaml", &yaml(objects));
+    }
+
+    /// Writes one manifest file (atomically) and waits for the agent's next
+    /// sync; returns how long that took.
+    pub fn apply_file(&self, name: &str, text: &str) -> Duration {
         let agent = self.agent();
         let before = agent.syncs();
         let dir = &agent.cfg.manifests;
         let tmp = dir.join(".objects.tmp");
-        std::fs::write(&tmp, yaml(objects)).unwrap();
-        std::fs::rename(&tmp, dir.join("objects.yaml")).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
+        std::fs::write(&tmp, text).unwrap();
+        let started = Instant::now();
+        std::fs::rename(&tmp, dir.join(name)).unwrap();
+        let deadline = started + Duration::from_secs(60);
         while agent.syncs() <= before {
             assert!(
                 Instant::now() < deadline,
                 "the agent did not sync the new manifests:\n{}",
                 agent.log_tail()
             );
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(5));
         }
+        started.elapsed()
     }
 
     /// A server inside the client's own namespace, on an address given to

@@ -46,33 +46,42 @@ impl Server {
     }
 }
 
+/// Waits up to `POLL` for the socket to become readable.
+fn readable(fd: std::os::fd::RawFd) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut pfd, 1, POLL.as_millis() as i32) > 0 }
+}
+
 fn serve_tcp(listener: TcpListener, id: &str, stop: &AtomicBool) {
+    use std::os::fd::AsRawFd as _;
     while !stop.load(Ordering::Relaxed) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let id = id.to_owned();
-                std::thread::spawn(move || {
-                    stream.set_nonblocking(false).ok();
-                    let mut w = match stream.try_clone() {
-                        Ok(w) => w,
-                        Err(_) => return,
-                    };
-                    if w.write_all(format!("{id}\n").as_bytes()).is_err() {
-                        return;
-                    }
-                    for line in BufReader::new(stream).lines() {
-                        let Ok(line) = line else { return };
-                        if w.write_all(format!("{line}\n").as_bytes()).is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(2))
-            }
-            Err(_) => std::thread::sleep(POLL),
+        if !readable(listener.as_raw_fd()) {
+            continue;
         }
+        let Ok((mut stream, _)) = listener.accept() else {
+            continue;
+        };
+        stream.set_nonblocking(false).ok();
+        // Greet at once, so short connections need no thread.
+        if stream.write_all(format!("{id}\n").as_bytes()).is_err() {
+            continue;
+        }
+        std::thread::spawn(move || {
+            let Ok(mut w) = stream.try_clone() else {
+                return;
+            };
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { return };
+                if w.write_all(format!("{line}\n").as_bytes()).is_err() {
+                    return;
+                }
+            }
+        });
     }
 }
 

@@ -9,13 +9,13 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::{WatchStreamExt as _, reflector, watcher};
 use kube::{Api, Client};
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use super::{Objects, Snapshots};
+use super::{Objects, Snapshots, latest};
 
 pub async fn spawn_kube(client: Client, min_sync_period: Duration) -> anyhow::Result<Snapshots> {
-    let (tx, rx) = watch::channel(None);
+    let (tx, rx) = latest();
     let changed = Arc::new(Notify::new());
 
     let (services, svc_writer) = reflector::store::<Service>();
@@ -41,7 +41,7 @@ pub async fn spawn_kube(client: Client, min_sync_period: Duration) -> anyhow::Re
                 services: services.state().iter().map(|s| (**s).clone()).collect(),
                 slices: slices.state().iter().map(|s| (**s).clone()).collect(),
             };
-            if tx.send(Some(Arc::new(objects))).is_err() {
+            if !tx.put(objects) {
                 return;
             }
             changed.notified().await;
@@ -63,8 +63,17 @@ where
         + 'static,
 {
     tokio::spawn(async move {
+        // The store keeps what the rules read; managedFields and the
+        // last-applied annotation are dropped on arrival to keep it small.
         let stream = watcher(api, watcher::Config::default().any_semantic())
             .default_backoff()
+            .modify(|obj| {
+                let meta = obj.meta_mut();
+                meta.managed_fields = None;
+                if let Some(a) = meta.annotations.as_mut() {
+                    a.remove("kubectl.kubernetes.io/last-applied-configuration");
+                }
+            })
             .reflect(writer)
             .applied_objects();
         futures::pin_mut!(stream);

@@ -4,15 +4,13 @@
 //! file that does not parse keeps the last good view in force.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, bail};
 use serde::Deserialize as _;
-use tokio::sync::watch;
 use tracing::{error, info};
 
-use super::{Objects, Snapshots};
+use super::{Objects, Snapshots, latest};
 
 const POLL: Duration = Duration::from_millis(100);
 
@@ -22,7 +20,7 @@ pub fn spawn_manifests(dir: PathBuf) -> anyhow::Result<Snapshots> {
         "manifest directory {} does not exist",
         dir.display()
     );
-    let (tx, rx) = watch::channel(None);
+    let (tx, rx) = latest();
     tokio::spawn(async move {
         let mut seen = None;
         loop {
@@ -36,7 +34,7 @@ pub fn spawn_manifests(dir: PathBuf) -> anyhow::Result<Snapshots> {
                                 dir = %dir.display(),
                                 "manifests read"
                             );
-                            if tx.send(Some(Arc::new(objects))).is_err() {
+                            if !tx.put(objects) {
                                 return;
                             }
                         }
@@ -81,7 +79,13 @@ fn read_dir_objects(dir: &Path) -> anyhow::Result<Objects> {
     for path in manifest_files(dir)? {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        let parsed = parse_manifests(&text).with_context(|| format!("in {}", path.display()))?;
+        let json = path.extension().is_some_and(|e| e == "json");
+        let parsed = if json {
+            parse_json(&text)
+        } else {
+            parse_manifests(&text)
+        }
+        .with_context(|| format!("in {}", path.display()))?;
         objects.services.extend(parsed.services);
         objects.slices.extend(parsed.slices);
     }
@@ -101,6 +105,45 @@ pub fn parse_manifests(text: &str) -> anyhow::Result<Objects> {
         }
         add_object(&mut objects, value).with_context(|| format!("document {}", i + 1))?;
     }
+    Ok(objects)
+}
+
+/// One JSON object (a `List` for many). Items are typed one by one, straight
+/// from the text: a dump of 10,000 Services never exists as a generic tree.
+pub fn parse_json(text: &str) -> anyhow::Result<Objects> {
+    #[derive(serde::Deserialize)]
+    struct Kind<'a> {
+        #[serde(borrow, default)]
+        kind: Option<std::borrow::Cow<'a, str>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct List<'a> {
+        #[serde(borrow)]
+        items: Vec<&'a serde_json::value::RawValue>,
+    }
+    fn add(objects: &mut Objects, text: &str) -> anyhow::Result<()> {
+        let kind: Kind = serde_json::from_str(text).context("invalid JSON")?;
+        match kind.kind.as_deref().unwrap_or_default() {
+            "Service" => objects
+                .services
+                .push(serde_json::from_str(text).context("invalid Service")?),
+            "EndpointSlice" => objects
+                .slices
+                .push(serde_json::from_str(text).context("invalid EndpointSlice")?),
+            k if k.ends_with("List") => {
+                let list: List =
+                    serde_json::from_str(text).with_context(|| format!("invalid {k}"))?;
+                for (i, item) in list.items.iter().enumerate() {
+                    add(objects, item.get()).with_context(|| format!("item {i}"))?;
+                }
+            }
+            "" => bail!("object without kind"),
+            _ => {}
+        }
+        Ok(())
+    }
+    let mut objects = Objects::default();
+    add(&mut objects, text)?;
     Ok(objects)
 }
 
@@ -163,6 +206,26 @@ items:
         assert_eq!(
             o.slices[0].endpoints.as_ref().unwrap()[0].addresses,
             vec!["10.0.0.1".to_string()]
+        );
+    }
+
+    #[test]
+    fn json_lists_are_typed_item_by_item() {
+        let text = r#"{"kind": "List", "items": [
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}, "spec": {"clusterIP": "10.96.0.1"}},
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ignored"}},
+            {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "a-1"}, "addressType": "IPv4", "endpoints": []}
+        ]}"#;
+        let o = parse_json(text).unwrap();
+        assert_eq!((o.services.len(), o.slices.len()), (1, 1));
+        let err = format!(
+            "{:#}",
+            parse_json(r#"{"kind": "List", "items": [{"kind": "Service", "spec": 7}]}"#)
+                .unwrap_err()
+        );
+        assert!(
+            err.contains("item 0") && err.contains("invalid Service"),
+            "{err}"
         );
     }
 

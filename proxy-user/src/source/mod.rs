@@ -1,15 +1,16 @@
 //! Where Services and EndpointSlices come from. Every source publishes whole
-//! snapshots on a watch channel: the sync loop always computes from the latest
-//! one, so bursts of changes collapse into one map update.
+//! snapshots into a one-slot mailbox: the sync loop takes the latest one, so
+//! bursts of changes collapse into one map update, and drops it once
+//! programmed, so no copy of the objects outlives its sync.
 
 mod kube;
 mod manifests;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 pub use kube::spawn_kube;
 pub use manifests::{parse_manifests, spawn_manifests};
@@ -20,6 +21,42 @@ pub struct Objects {
     pub slices: Vec<EndpointSlice>,
 }
 
-/// `None` until the source has a complete first view: applying an empty view
-/// before that would delete every adopted service.
-pub type Snapshots = watch::Receiver<Option<Arc<Objects>>>;
+struct Slot {
+    latest: Mutex<Option<Objects>>,
+    ready: Notify,
+}
+
+/// The sending side of the mailbox.
+pub struct Publisher(Arc<Slot>);
+
+/// The receiving side. Nothing arrives before the source has a complete first
+/// view: applying an empty view before that would delete every adopted service.
+pub struct Snapshots(Arc<Slot>);
+
+pub fn latest() -> (Publisher, Snapshots) {
+    let slot = Arc::new(Slot {
+        latest: Mutex::new(None),
+        ready: Notify::new(),
+    });
+    (Publisher(slot.clone()), Snapshots(slot))
+}
+
+impl Publisher {
+    /// Replaces any snapshot not taken yet. False once the receiver is gone.
+    pub fn put(&self, objects: Objects) -> bool {
+        *self.0.latest.lock().expect("snapshot slot") = Some(objects);
+        self.0.ready.notify_one();
+        Arc::strong_count(&self.0) > 1
+    }
+}
+
+impl Snapshots {
+    pub async fn next(&self) -> Objects {
+        loop {
+            if let Some(objects) = self.0.latest.lock().expect("snapshot slot").take() {
+                return objects;
+            }
+            self.0.ready.notified().await;
+        }
+    }
+}
