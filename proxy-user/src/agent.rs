@@ -15,6 +15,20 @@ use crate::maps::LbMaps;
 use crate::source::{self, Snapshots};
 use crate::writer::Writer;
 
+/// `--cleanup`: the programs stop and the node's maps go.
+pub fn cleanup(cfg: &Config) -> anyhow::Result<()> {
+    let layout = Layout::new(&cfg.pin_dir());
+    if !layout.pin_dir.exists() {
+        info!(pin_dir = %layout.pin_dir.display(), "nothing pinned; nothing to clean up");
+        return Ok(());
+    }
+    let links = datapath::detach_all(&layout)?;
+    std::fs::remove_dir_all(&layout.pin_dir)
+        .with_context(|| format!("removing {}", layout.pin_dir.display()))?;
+    info!(pin_dir = %layout.pin_dir.display(), links, "programs detached, maps removed");
+    Ok(())
+}
+
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let node = NodeInfo {
         name: cfg.node_name(),

@@ -47,6 +47,11 @@ pub struct Config {
     #[arg(long, default_value = "127.0.0.1:10249")]
     pub metrics_bind: SocketAddr,
 
+    /// Detach this node's programs, remove its pinned maps and links, and exit
+    /// (the agent otherwise leaves them balancing when it stops).
+    #[arg(long)]
+    pub cleanup: bool,
+
     /// Shortest time between two syncs; bursts of changes collapse into one.
     #[arg(long, default_value = "100ms", value_parser = parse_duration)]
     pub min_sync_period: Duration,

@@ -10,7 +10,12 @@ async fn main() {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    if let Err(e) = agent::run(cfg).await {
+    let result = if cfg.cleanup {
+        agent::cleanup(&cfg)
+    } else {
+        agent::run(cfg).await
+    };
+    if let Err(e) = result {
         eprintln!("skiff-proxy: {e:#}");
         std::process::exit(1);
     }

@@ -111,3 +111,34 @@ fn healthz_and_metrics_report_the_programmed_state() {
         "eBPF events in the agent's output:\n{log}"
     );
 }
+
+#[test]
+fn cleanup_detaches_the_programs_and_removes_the_maps() {
+    let mut lab = Lab::new(1);
+    lab.start_agent();
+    let ports = [port("http", 80, POD_PORT, "TCP")];
+    let eps: Vec<_> = lab.pods.iter().map(|p| (p.ip4.as_str(), READY)).collect();
+    lab.apply(&[
+        service("web", &["10.96.0.95"], &ports, None),
+        slice("web-1", "web", &eps, &ports),
+    ]);
+    assert!(lab.tcp("10.96.0.95:80", 3).iter().all(|o| o.ok));
+    let cfg = lab.kill_agent();
+
+    let out = std::process::Command::new(skiff_e2e::bin("skiff-proxy"))
+        .args(["--cleanup", "--node-name", &cfg.node])
+        .arg("--pin-dir")
+        .arg(&cfg.pin_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!cfg.pin_dir.exists(), "the pin directory is gone");
+    // Nothing balances any more: the service address is not routable from
+    // the client's namespace.
+    let after = lab.tcp("10.96.0.95:80", 1);
+    assert_eq!(after[0].errno, Some(libc::ENETUNREACH), "{after:?}");
+}
