@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::agent::{Agent, AgentConfig};
 use crate::cgroup::Cgroup;
-use crate::manifests::yaml;
+use crate::manifests::{Port, READY, port, service, slice, yaml};
 use crate::netns::Netns;
 use crate::probe::{self, Held, Outcome};
 use crate::server::Server;
@@ -131,6 +131,25 @@ impl Lab {
 
     pub fn start_agent_with(&mut self, cfg: AgentConfig) {
         self.agent = Some(Agent::start(cfg));
+    }
+
+    /// A slice listing every pod, ready, by its IPv4 or IPv6 address.
+    pub fn ready_slice(&self, name: &str, svc: &str, v6: bool, ports: &[Port]) -> Value {
+        let eps: Vec<(&str, _)> = self
+            .pods
+            .iter()
+            .map(|p| (if v6 { p.ip6.as_str() } else { p.ip4.as_str() }, READY))
+            .collect();
+        slice(name, svc, &eps, ports)
+    }
+
+    /// Service `name` at `vip`:80/TCP, served by every pod: the common case.
+    pub fn web(&self, name: &str, vip: &str, affinity_timeout: Option<u32>) -> Vec<Value> {
+        let ports = [port("http", 80, POD_PORT, "TCP")];
+        vec![
+            service(name, &[vip], &ports, affinity_timeout),
+            self.ready_slice(&format!("{name}-1"), name, false, &ports),
+        ]
     }
 
     /// Replaces the manifests the agent reads and waits until it has synced them.

@@ -3,20 +3,14 @@
 use std::time::Duration;
 
 use skiff_e2e::agent::http_get;
-use skiff_e2e::lab::{Lab, POD_PORT};
-use skiff_e2e::manifests::{READY, port, service, slice};
+use skiff_e2e::lab::Lab;
 use skiff_e2e::probe::{self, Outcome};
 
 #[test]
 fn killing_and_restarting_the_agent_under_traffic_drops_nothing() {
     let mut lab = Lab::new(3);
     lab.start_agent();
-    let ports = [port("http", 80, POD_PORT, "TCP")];
-    let eps: Vec<_> = lab.pods.iter().map(|p| (p.ip4.as_str(), READY)).collect();
-    lab.apply(&[
-        service("web", &["10.96.0.80"], &ports, None),
-        slice("web-1", "web", &eps, &ports),
-    ]);
+    lab.apply(&lab.web("web", "10.96.0.80", None));
 
     let mut held = lab.hold("10.96.0.80:80");
     assert!(held.first.ok);
@@ -73,12 +67,7 @@ fn killing_and_restarting_the_agent_under_traffic_drops_nothing() {
 fn healthz_and_metrics_report_the_programmed_state() {
     let mut lab = Lab::new(3);
     lab.start_agent();
-    let ports = [port("http", 80, POD_PORT, "TCP")];
-    let eps: Vec<_> = lab.pods.iter().map(|p| (p.ip4.as_str(), READY)).collect();
-    lab.apply(&[
-        service("web", &["10.96.0.90"], &ports, None),
-        slice("web-1", "web", &eps, &ports),
-    ]);
+    lab.apply(&lab.web("web", "10.96.0.90", None));
 
     let agent = lab.agent();
     let (status, body) = http_get(agent.cfg.healthz_port, "/healthz").unwrap();
@@ -116,12 +105,7 @@ fn healthz_and_metrics_report_the_programmed_state() {
 fn cleanup_detaches_the_programs_and_removes_the_maps() {
     let mut lab = Lab::new(1);
     lab.start_agent();
-    let ports = [port("http", 80, POD_PORT, "TCP")];
-    let eps: Vec<_> = lab.pods.iter().map(|p| (p.ip4.as_str(), READY)).collect();
-    lab.apply(&[
-        service("web", &["10.96.0.95"], &ports, None),
-        slice("web-1", "web", &eps, &ports),
-    ]);
+    lab.apply(&lab.web("web", "10.96.0.95", None));
     assert!(lab.tcp("10.96.0.95:80", 3).iter().all(|o| o.ok));
     let cfg = lab.kill_agent();
 

@@ -2,23 +2,8 @@
 //! the socket shows the service address, and what is not a service is left alone.
 
 use skiff_e2e::lab::{Lab, POD_PORT};
-use skiff_e2e::manifests::{READY, port, service, slice};
+use skiff_e2e::manifests::{port, service, slice};
 use skiff_e2e::probe::tally;
-
-fn ready_slice(
-    lab: &Lab,
-    name: &str,
-    svc: &str,
-    v6: bool,
-    ports: &[skiff_e2e::manifests::Port],
-) -> serde_json::Value {
-    let eps: Vec<(&str, _)> = lab
-        .pods
-        .iter()
-        .map(|p| (if v6 { p.ip6.as_str() } else { p.ip4.as_str() }, READY))
-        .collect();
-    slice(name, svc, &eps, ports)
-}
 
 #[test]
 fn tcp_reaches_every_backend_evenly_and_peer_is_the_service() {
@@ -27,7 +12,7 @@ fn tcp_reaches_every_backend_evenly_and_peer_is_the_service() {
     let ports = [port("http", 80, POD_PORT, "TCP")];
     lab.apply(&[
         service("web", &["10.96.0.10"], &ports, None),
-        ready_slice(&lab, "web-1", "web", false, &ports),
+        lab.ready_slice("web-1", "web", false, &ports),
     ]);
 
     let out = lab.tcp("10.96.0.10:80", 300);
@@ -57,7 +42,7 @@ fn udp_replies_come_from_the_service_address() {
     let ports = [port("dns", 53, POD_PORT, "UDP")];
     lab.apply(&[
         service("dns", &["10.96.0.53"], &ports, None),
-        ready_slice(&lab, "dns-1", "dns", false, &ports),
+        lab.ready_slice("dns-1", "dns", false, &ports),
     ]);
 
     let out = lab.udp("10.96.0.53:53", 300, false);
@@ -97,8 +82,8 @@ fn ipv6_and_dual_stack_cluster_ips_work_the_same() {
     ];
     lab.apply(&[
         service("web", &["fd00:96::10", "10.96.0.10"], &ports, None),
-        ready_slice(&lab, "web-v6", "web", true, &ports),
-        ready_slice(&lab, "web-v4", "web", false, &ports),
+        lab.ready_slice("web-v6", "web", true, &ports),
+        lab.ready_slice("web-v4", "web", false, &ports),
     ]);
 
     let out = lab.tcp("[fd00:96::10]:80", 150);
@@ -157,7 +142,7 @@ fn a_port_the_service_does_not_expose_is_untouched() {
     let ports = [port("http", 80, POD_PORT, "TCP")];
     lab.apply(&[
         service("web", &["10.96.0.40"], &ports, None),
-        ready_slice(&lab, "web-1", "web", false, &ports),
+        lab.ready_slice("web-1", "web", false, &ports),
     ]);
 
     let other_port = lab.tcp("10.96.0.40:81", 5);

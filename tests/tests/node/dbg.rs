@@ -1,7 +1,7 @@
 //! The debug CLI reads what was programmed from the pinned maps.
 
 use skiff_e2e::lab::{Lab, POD_PORT};
-use skiff_e2e::manifests::{READY, port, service, slice};
+use skiff_e2e::manifests::{port, service};
 
 fn stdout(o: &std::process::Output) -> String {
     assert!(
@@ -17,12 +17,9 @@ fn shows_services_backends_affinity_and_stats() {
     let mut lab = Lab::new(2);
     lab.start_agent();
     let ports = [port("http", 80, POD_PORT, "TCP")];
-    let eps: Vec<_> = lab.pods.iter().map(|p| (p.ip4.as_str(), READY)).collect();
-    lab.apply(&[
-        service("web", &["10.96.1.10"], &ports, Some(600)),
-        slice("web-1", "web", &eps, &ports),
-        service("empty", &["10.96.1.11"], &ports, None),
-    ]);
+    let mut objects = lab.web("web", "10.96.1.10", Some(600));
+    objects.push(service("empty", &["10.96.1.11"], &ports, None));
+    lab.apply(&objects);
     assert!(lab.tcp("10.96.1.10:80", 10).iter().all(|o| o.ok));
 
     let services: serde_json::Value =

@@ -10,12 +10,7 @@ use skiff_e2e::probe::tally;
 fn client_ip_affinity_keeps_one_backend_until_its_timeout() {
     let mut lab = Lab::new(4);
     lab.start_agent();
-    let ports = [port("http", 80, POD_PORT, "TCP")];
-    let eps: Vec<_> = lab.pods.iter().map(|p| (p.ip4.as_str(), READY)).collect();
-    lab.apply(&[
-        service("sticky", &["10.96.0.50"], &ports, Some(1)),
-        slice("sticky-1", "sticky", &eps, &ports),
-    ]);
+    lab.apply(&lab.web("sticky", "10.96.0.50", Some(1)));
 
     let out = lab.tcp("10.96.0.50:80", 40);
     let counts = tally(&out);
