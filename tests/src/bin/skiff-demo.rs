@@ -47,7 +47,7 @@ fn main() {
     println!("getpeername on the client's socket: {}", out[0].peer);
     let agent = lab.agent();
     println!(
-        "\nThe cluster is up. Try:\n  \
+        "\nThe node is up. Try:\n  \
          {dbg} --pin-dir {pins} stats\n  \
          curl -s 127.0.0.1:{hz}/healthz; curl -s 127.0.0.1:{mp}/metrics\n  \
          sh -c 'echo $$ > {procs}; exec nsenter --net={ns} {probe} tcp 10.96.0.10:80 5'\n\
