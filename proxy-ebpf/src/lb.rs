@@ -37,24 +37,53 @@ fn count<F: FnOnce(&mut ServiceStats)>(rev_nat_id: u16, f: F) {
     }
 }
 
-/// Backend id kept for this client by ClientIP affinity, if still fresh.
-fn affinity_backend(key: &AffinityKey, timeout_s: u32, now: u64) -> Option<u32> {
-    // SAFETY: a copy is taken at once; LRU entries are not aliased while read.
-    let entry = unsafe { AFFINITY.get(key) }?;
-    let age = now.wrapping_sub(entry.last_used_ns);
-    if age > timeout_s as u64 * 1_000_000_000 {
+/// The backend ClientIP affinity keeps for this client, if the entry is fresh
+/// and still names a backend of this service; its timestamp is renewed in
+/// place rather than by a new LRU insert.
+fn affinity_backend(key: &AffinityKey, timeout_s: u32, now: u64) -> Option<(u32, Backend)> {
+    let entry = AFFINITY.get_ptr_mut(key)?;
+    // SAFETY: a live LRU element; a concurrent eviction at worst loses the
+    // renewal. Each field is read once.
+    let (backend_id, last_used) = unsafe { ((*entry).backend_id, (*entry).last_used_ns) };
+    if now.wrapping_sub(last_used) > timeout_s as u64 * 1_000_000_000 {
         return None;
     }
-    Some(entry.backend_id)
+    // A backend that left the service has lost its id, and ids are reused:
+    // the id must still belong to this service.
+    // SAFETY: copied out at once.
+    let b = *unsafe { BACKENDS.get(backend_id) }?;
+    if b.rev_nat_id != key.rev_nat_id {
+        return None;
+    }
+    // SAFETY: as above.
+    unsafe { (*entry).last_used_ns = now };
+    Some((backend_id, b))
 }
 
-fn random_backend(front: &ServiceKey, count: u16) -> Option<u32> {
-    // SAFETY: helper without arguments.
-    let rnd = unsafe { bpf_get_prandom_u32() };
-    let mut key = *front;
-    key.slot = (rnd % count as u32) as u16 + 1;
-    // SAFETY: copied out at once.
-    unsafe { SERVICES.get(&key) }.map(|slot| slot.backend_id)
+/// A random backend of the service. The writer may shrink the service between
+/// our read of the count and of a slot: a miss reads the frontend again once.
+fn random_backend(front: &ServiceKey, count: u16) -> Option<(u32, Backend)> {
+    let mut count = count;
+    for _ in 0..2 {
+        // SAFETY: helper without arguments.
+        let rnd = unsafe { bpf_get_prandom_u32() };
+        let key = ServiceKey {
+            slot: (rnd % count as u32) as u16 + 1,
+            ..*front
+        };
+        // SAFETY: copied out at once.
+        if let Some(slot) = unsafe { SERVICES.get(&key) }.copied()
+            && let Some(b) = unsafe { BACKENDS.get(slot.backend_id) }
+        {
+            return Some((slot.backend_id, *b));
+        }
+        // SAFETY: copied out at once.
+        count = unsafe { SERVICES.get(front) }?.count;
+        if count == 0 {
+            return None;
+        }
+    }
+    None
 }
 
 pub fn forward<const V6: bool>(ctx: &SockAddrContext, dest: &Dest<V6>) -> Verdict {
@@ -91,31 +120,17 @@ pub fn forward<const V6: bool>(ctx: &SockAddrContext, dest: &Dest<V6>) -> Verdic
         rev_nat_id: svc.rev_nat_id,
         _pad: [0; 3],
     };
-    let mut hit = false;
-    let mut backend = None;
-    if affinity && let Some(id) = affinity_backend(&akey, svc.affinity_timeout, now) {
-        // A backend that left the service has lost its id: choose again.
-        // SAFETY: copied out at once.
-        if let Some(b) = unsafe { BACKENDS.get(id) } {
-            backend = Some((id, *b));
-            hit = true;
-        }
-    }
-    if backend.is_none() {
-        let Some(id) = random_backend(&front, svc.count) else {
-            return Verdict::Refused;
-        };
-        // SAFETY: copied out at once.
-        let Some(b) = (unsafe { BACKENDS.get(id) }) else {
-            return Verdict::Refused;
-        };
-        backend = Some((id, *b));
-    }
-    let Some((backend_id, b)) = backend else {
+    let fresh = if affinity {
+        affinity_backend(&akey, svc.affinity_timeout, now)
+    } else {
+        None
+    };
+    let hit = fresh.is_some();
+    let Some((backend_id, b)) = fresh.or_else(|| random_backend(&front, svc.count)) else {
+        count(svc.rev_nat_id, |s| s.refused += 1);
         return Verdict::Refused;
     };
-
-    if affinity {
+    if affinity && !hit {
         let value = AffinityValue {
             backend_id,
             _pad: 0,
@@ -135,7 +150,12 @@ pub fn forward<const V6: bool>(ctx: &SockAddrContext, dest: &Dest<V6>) -> Verdic
         port: front.port,
         rev_nat_id: svc.rev_nat_id,
     };
-    let _ = REV_SOCK.insert(&rev_key, &rev, 0);
+    // An unconnected UDP socket sends many datagrams to the same backend:
+    // skip the LRU update when the entry is already right.
+    // SAFETY: compared at once.
+    if unsafe { REV_SOCK.get(&rev_key) } != Some(&rev) {
+        let _ = REV_SOCK.insert(&rev_key, &rev, 0);
+    }
 
     dest.set(&b.addr, b.port);
     count(svc.rev_nat_id, |s| {

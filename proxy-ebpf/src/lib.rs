@@ -99,7 +99,17 @@ pub struct Backend {
     pub port: u16,
     pub proto: u8,
     pub flags: u8,
+    /// The service this backend id belongs to: an affinity entry is honoured
+    /// only when it still names a backend of its own service.
+    pub rev_nat_id: u16,
+    pub _pad: u16,
 }
+
+/// Name of the global that enables `bpf_set_retval` (1) in the programs. The
+/// helper reaches sock_addr programs only in newer kernels (about 6.0); the
+/// agent loads with 0 where the verifier refuses it, and a refused connect
+/// then fails with EPERM instead of ECONNREFUSED.
+pub const GLOBAL_SET_RETVAL: &str = "SKIFF_SET_RETVAL";
 
 /// Key of the socket reverse map: which service address a socket was sent to,
 /// so replies (`recvmsg`) and `getpeername` show the service, not the backend.
@@ -179,7 +189,7 @@ mod tests {
     fn sizes_are_stable() {
         assert_eq!(size_of::<ServiceKey>(), 24);
         assert_eq!(size_of::<ServiceValue>(), 16);
-        assert_eq!(size_of::<Backend>(), 20);
+        assert_eq!(size_of::<Backend>(), 24);
         assert_eq!(size_of::<RevSockKey>(), 32);
         assert_eq!(size_of::<RevSockValue>(), 20);
         assert_eq!(size_of::<AffinityKey>(), 16);

@@ -2,12 +2,19 @@
 //! connects or sends to a service; reverse hooks make replies and the peer name
 //! show the service address.
 
-use aya_ebpf::{helpers::bpf_set_retval, macros::cgroup_sock_addr, programs::SockAddrContext};
+use aya_ebpf::{
+    Global, helpers::bpf_set_retval, macros::cgroup_sock_addr, programs::SockAddrContext,
+};
 
 use crate::ctx::Dest;
 use crate::lb::{Verdict, forward, reverse};
 
 const ECONNREFUSED: i32 = 111;
+
+/// Set by the agent at load time (see `proxy_ebpf::GLOBAL_SET_RETVAL`); the
+/// verifier drops the branch that is never taken.
+#[unsafe(no_mangle)]
+static SKIFF_SET_RETVAL: Global<u8> = Global::new(1);
 
 /// 1 lets the call go on; 0 fails it, with ECONNREFUSED rather than the
 /// default EPERM so that clients see "connection refused" at once.
@@ -15,8 +22,10 @@ fn fwd<const V6: bool>(ctx: &SockAddrContext) -> i32 {
     match forward(ctx, &Dest::<V6>::new(ctx)) {
         Verdict::Untouched | Verdict::Balanced => 1,
         Verdict::Refused => {
-            // SAFETY: helper without pointer arguments.
-            unsafe { bpf_set_retval(-ECONNREFUSED) };
+            if SKIFF_SET_RETVAL.load() != 0 {
+                // SAFETY: helper without pointer arguments.
+                unsafe { bpf_set_retval(-ECONNREFUSED) };
+            }
             0
         }
     }

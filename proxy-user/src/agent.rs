@@ -2,17 +2,17 @@
 //! every snapshot of Services and EndpointSlices into map updates.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tracing::{error, info};
 
 use crate::config::Config;
 use crate::datapath::{self, Layout};
-use crate::desired::{self, NodeInfo};
+use crate::desired::{self, DesiredState, NodeInfo};
 use crate::http::{self, Health, MapLabel, Metrics, Shared};
 use crate::maps::LbMaps;
-use crate::source::{self, Snapshots};
+use crate::source::{self, Objects, Snapshots};
 use crate::writer::Writer;
 
 /// `--cleanup`: the programs stop and the node's maps go.
@@ -42,7 +42,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     http::spawn(shared.clone(), cfg.healthz_bind, cfg.metrics_bind).await?;
 
     let log_debug = tracing::enabled!(target: "proxy_ebpf", tracing::Level::DEBUG);
-    let mut ebpf = datapath::load(&layout, log_debug)?;
+    let opts = datapath::LoadOptions {
+        log_debug,
+        service_ports: cfg.max_service_ports,
+    };
+    let mut ebpf = datapath::load(&layout, &opts)?;
     datapath::spawn_log_pump(&mut ebpf)?;
     let (mut writer, adopted) = Writer::adopt(LbMaps::take(&mut ebpf)?)?;
     info!(
@@ -84,51 +88,82 @@ async fn kube_client(cfg: &Config) -> anyhow::Result<kube::Client> {
     Ok(kube::Client::try_from(config)?)
 }
 
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// What to program next: a fresh snapshot, or the desired state of a sync
+/// that failed, retried with backoff until it succeeds or a newer snapshot
+/// replaces it (a quiet cluster may send none).
+enum Work {
+    Fresh(Objects),
+    Retry(DesiredState),
+}
+
 async fn sync_loop(snapshots: Snapshots, writer: &mut Writer, node: &NodeInfo, shared: &Shared) {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("SIGTERM handler");
+    let mut failed: Option<DesiredState> = None;
+    let mut backoff = RETRY_FIRST;
     loop {
-        let objects = tokio::select! {
-            objects = snapshots.next() => objects,
+        let retry = async {
+            match failed.take() {
+                Some(desired) => {
+                    tokio::time::sleep(backoff).await;
+                    desired
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let work = tokio::select! {
+            objects = snapshots.next() => Work::Fresh(objects),
+            desired = retry => Work::Retry(desired),
             _ = tokio::signal::ctrl_c() => return,
             _ = term.recv() => return,
         };
         let started = Instant::now();
-        let desired = desired::compute(&objects.services, &objects.slices, node);
-        drop(objects);
+        let desired = match work {
+            Work::Fresh(objects) => desired::compute(&objects.services, &objects.slices, node),
+            Work::Retry(desired) => desired,
+        };
         let applied = writer.apply(&desired);
-        drop(desired);
-        release_freed_memory();
         match applied {
             Ok(report) => {
-                let secs = started.elapsed().as_secs_f64();
-                let m = &shared.metrics;
-                m.sync_duration.observe(secs);
-                m.syncs.inc();
-                let (slots, backends) = writer.entry_counts();
-                m.map_entries
-                    .get_or_create(&MapLabel { map: "services" })
-                    .set(slots as i64);
-                m.map_entries
-                    .get_or_create(&MapLabel { map: "backends" })
-                    .set(backends as i64);
-                m.frontends.set(report.frontends as i64);
-                shared.health.synced();
-                info!(
-                    frontends = report.frontends,
-                    backends = report.backends,
-                    ops = report.ops,
-                    ms = secs * 1e3,
-                    "synced"
-                );
+                drop(desired);
+                backoff = RETRY_FIRST;
+                record_sync(writer, shared, report, started.elapsed().as_secs_f64());
             }
             Err(e) => {
                 shared.metrics.sync_errors.inc();
                 shared.health.failed();
-                error!("sync failed: {e:#}");
+                error!("sync failed, retrying in {} s: {e:#}", backoff.as_secs());
+                failed = Some(desired);
+                backoff = (backoff * 2).min(RETRY_MAX);
             }
         }
+        release_freed_memory();
     }
+}
+
+fn record_sync(writer: &Writer, shared: &Shared, report: crate::writer::ApplyReport, secs: f64) {
+    let m = &shared.metrics;
+    m.sync_duration.observe(secs);
+    m.syncs.inc();
+    let (slots, backends) = writer.entry_counts();
+    m.map_entries
+        .get_or_create(&MapLabel { map: "services" })
+        .set(slots as i64);
+    m.map_entries
+        .get_or_create(&MapLabel { map: "backends" })
+        .set(backends as i64);
+    m.frontends.set(report.frontends as i64);
+    shared.health.synced();
+    info!(
+        frontends = report.frontends,
+        backends = report.backends,
+        ops = report.ops,
+        ms = secs * 1e3,
+        "synced"
+    );
 }
 
 /// A sync of a large cluster parses and computes far more than it keeps

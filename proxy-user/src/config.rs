@@ -47,6 +47,11 @@ pub struct Config {
     #[arg(long, default_value = "127.0.0.1:10249")]
     pub metrics_bind: SocketAddr,
 
+    /// How many service ports (frontends) this node can program; sizes the
+    /// per-CPU counter map when the maps are first created.
+    #[arg(long, default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(2..=65_536))]
+    pub max_service_ports: u32,
+
     /// Detach this node's programs, remove its pinned maps and links, and exit
     /// (the agent otherwise leaves them balancing when it stops).
     #[arg(long)]

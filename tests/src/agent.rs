@@ -19,6 +19,7 @@ pub struct AgentConfig {
     pub metrics_port: u16,
     /// RUST_LOG of the agent; `proxy_ebpf=debug` turns the programs' events on.
     pub log_filter: String,
+    pub extra_args: Vec<String>,
 }
 
 pub struct Agent {
@@ -61,6 +62,7 @@ impl AgentConfig {
             healthz_port: free_port(),
             metrics_port: free_port(),
             log_filter: "info,proxy_ebpf=debug".into(),
+            extra_args: Vec::new(),
         }
     }
 }
@@ -84,6 +86,7 @@ impl Agent {
             .arg(&cfg.manifests)
             .args(["--healthz-bind", &format!("127.0.0.1:{}", cfg.healthz_port)])
             .args(["--metrics-bind", &format!("127.0.0.1:{}", cfg.metrics_port)])
+            .args(&cfg.extra_args)
             .env("RUST_LOG", &cfg.log_filter)
             .env("NO_COLOR", "1")
             .stdout(log.try_clone().unwrap())

@@ -157,6 +157,32 @@ impl Lab {
         self.apply_file("objects.yaml", &yaml(objects));
     }
 
+    /// Like `apply`, but the sync may fail: waits for either outcome and
+    /// returns whether it succeeded.
+    pub fn try_apply(&self, objects: &[Value]) -> bool {
+        let agent = self.agent();
+        let errors = |a: &Agent| a.metric("skiff_proxy_sync_errors_total") as u64;
+        let (syncs, failed) = (agent.syncs(), errors(agent));
+        let dir = &agent.cfg.manifests;
+        std::fs::write(dir.join(".objects.tmp"), yaml(objects)).unwrap();
+        std::fs::rename(dir.join(".objects.tmp"), dir.join("objects.yaml")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if agent.syncs() > syncs {
+                return true;
+            }
+            if errors(agent) > failed {
+                return false;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the agent neither synced nor failed:\n{}",
+                agent.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Writes one manifest file (atomically) and waits for the agent's next
     /// sync; returns how long that took.
     pub fn apply_file(&self, name: &str, text: &str) -> Duration {

@@ -39,15 +39,17 @@ pub fn attach_all(ebpf: &mut Ebpf, layout: &Layout, cgroup: &Path) -> anyhow::Re
     let links_dir = layout.links_dir();
     std::fs::create_dir_all(&links_dir)?;
     let old = existing_pins(&links_dir)?;
-    let generation = std::process::id();
+    // Unique across restarts, even when every start is PID 1 in a container.
+    let generation = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
 
     for name in PROGRAMS {
         let prog: &mut CgroupSockAddr = ebpf
             .program_mut(name)
             .with_context(|| format!("the eBPF object has no program {name}"))?
             .try_into()?;
-        prog.load()
-            .with_context(|| format!("loading program {name} (the verifier's log follows)"))?;
         // Links on a cgroup always stack (two agents' links coexist during a
         // restart); the kernel refuses the ALLOW_MULTI flag on them, so none
         // is passed.

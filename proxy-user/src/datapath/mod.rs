@@ -5,6 +5,7 @@
 //! is down or restarting. A new agent attaches its programs first, then
 //! detaches the links of the one before: there is no moment without them.
 
+mod abi;
 mod attach;
 mod log;
 
@@ -34,25 +35,63 @@ impl Layout {
     }
 }
 
-/// Loads the object, reusing maps already pinned in `layout.pin_dir`.
-/// `log_debug` turns on the programs' debug events (filtered in the kernel
-/// otherwise, so they cost nothing when off).
-pub fn load(layout: &Layout, log_debug: bool) -> anyhow::Result<Ebpf> {
+/// What can be chosen at load time.
+pub struct LoadOptions {
+    /// The programs' debug events (filtered in the kernel when off, at no cost).
+    pub log_debug: bool,
+    /// Entries of the per-service counter map, which bounds how many service
+    /// ports (frontends) the node can program. It is per CPU: 16,384 cost
+    /// 384 KiB a CPU.
+    pub service_ports: u32,
+}
+
+/// Loads the object and verifies its programs, reusing maps already pinned in
+/// `layout.pin_dir`.
+pub fn load(layout: &Layout, opts: &LoadOptions) -> anyhow::Result<Ebpf> {
     ensure_bpffs(&layout.pin_dir)?;
     std::fs::create_dir_all(&layout.pin_dir)
         .with_context(|| format!("creating pin directory {}", layout.pin_dir.display()))?;
+    abi::check_pinned(&layout.pin_dir)?;
+    match load_with(layout, opts, true) {
+        Ok(ebpf) => Ok(ebpf),
+        Err(first) => match load_with(layout, opts, false) {
+            Ok(ebpf) => {
+                tracing::warn!(
+                    "this kernel does not give sock_addr programs bpf_set_retval: connections \
+                     to a service without endpoints fail with EPERM instead of ECONNREFUSED"
+                );
+                Ok(ebpf)
+            }
+            Err(_) => Err(first),
+        },
+    }
+}
+
+fn load_with(layout: &Layout, opts: &LoadOptions, set_retval: bool) -> anyhow::Result<Ebpf> {
     // aya-log's levels: Error = 1 .. Debug = 4, Trace = 5; 0 is off.
-    let level: u8 = if log_debug { 4 } else { 0 };
-    EbpfLoader::new()
+    let level: u8 = if opts.log_debug { 4 } else { 0 };
+    let set_retval = set_retval as u8;
+    let mut ebpf = EbpfLoader::new()
         .default_map_pin_directory(&layout.pin_dir)
         .override_global(aya_log::LEVEL, &level, true)
+        .override_global(proxy_ebpf::GLOBAL_SET_RETVAL, &set_retval, true)
+        .map_max_entries(proxy_ebpf::map_names::STATS, opts.service_ports)
         .load(OBJECT)
         .with_context(|| {
             format!(
                 "loading the eBPF object (maps pinned in {})",
                 layout.pin_dir.display()
             )
-        })
+        })?;
+    for name in PROGRAMS {
+        let prog: &mut aya::programs::CgroupSockAddr = ebpf
+            .program_mut(name)
+            .with_context(|| format!("the eBPF object has no program {name}"))?
+            .try_into()?;
+        prog.load()
+            .with_context(|| format!("loading program {name} (the verifier's log follows)"))?;
+    }
+    Ok(ebpf)
 }
 
 fn ensure_bpffs(dir: &Path) -> anyhow::Result<()> {

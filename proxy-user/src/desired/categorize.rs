@@ -5,8 +5,9 @@ use super::endpoints::Endpoint;
 use super::policy::Policy;
 use super::{Backend, NodeInfo};
 
-/// The backends, sorted and de-duplicated. Empty means reject (Cluster) or
-/// drop (Local) — either way, nothing to balance over.
+/// The backends, sorted and de-duplicated. Empty means nothing to balance
+/// over: the socket programs refuse the connection at once (where kube-proxy's
+/// rules would drop the packets of a Local service and let the client time out).
 pub(crate) fn backends(endpoints: &[Endpoint], policy: &Policy, node: &NodeInfo) -> Vec<Backend> {
     let mut out = if policy.local_only {
         local(endpoints, node)

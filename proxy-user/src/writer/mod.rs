@@ -8,7 +8,7 @@ mod plan;
 
 use anyhow::Context as _;
 use aya::maps::{MapError, PerCpuValues};
-use proxy_ebpf::{ServiceKey, ServiceStats};
+use proxy_ebpf::{Backend, ServiceKey, ServiceStats};
 
 use crate::desired::DesiredState;
 use crate::maps::{LbMaps, frontend_key};
@@ -37,6 +37,16 @@ pub struct AdoptReport {
     pub removed_strays: usize,
 }
 
+/// Stands in, at id 0, for a slot whose entry a crash left unwritten.
+const MISSING_BACKEND: Backend = Backend {
+    addr: [0; 4],
+    port: 0,
+    proto: 0,
+    flags: 0,
+    rev_nat_id: 0,
+    _pad: 0,
+};
+
 fn ignore_missing(r: Result<(), MapError>) -> Result<(), MapError> {
     match r {
         Err(MapError::KeyNotFound) => Ok(()),
@@ -51,7 +61,7 @@ impl Writer {
         let mut w = Self {
             maps,
             programmed: Programmed::new(),
-            ids: plan::Ids::new(),
+            ids: plan::Ids::default(),
         };
         let report = w.reload()?;
         Ok((w, report))
@@ -59,7 +69,8 @@ impl Writer {
 
     fn reload(&mut self) -> anyhow::Result<AdoptReport> {
         let snap = self.maps.snapshot()?;
-        let mut ids = plan::Ids::new();
+        // The counter map, indexed by service id, bounds the service ids.
+        let mut ids = plan::Ids::new(self.maps.stats.len());
         let mut programmed = Programmed::new();
         let mut strays: Vec<ServiceKey> = snap.orphan_slots.clone();
         let mut used_backends = std::collections::BTreeSet::new();
@@ -70,11 +81,20 @@ impl Writer {
                 .services
                 .get(&key0, 0)
                 .context("reading a frontend")?;
-            let mut backends = Vec::new();
-            for id in &svc.backend_ids {
-                if let Ok(b) = self.maps.backends.get(id, 0) {
-                    backends.push((*id, b));
-                }
+            // Slots keep their positions: a missing slot or backend (a crash
+            // mid-write) becomes id 0, which no desired backend matches, so
+            // the first apply rewrites exactly that slot.
+            let mut backends = Vec::with_capacity(front.count as usize);
+            for slot in 1..=front.count {
+                let entry = self
+                    .maps
+                    .services
+                    .get(&frontend_key(&svc.frontend, slot), 0)
+                    .ok()
+                    .and_then(|v| {
+                        Some((v.backend_id, self.maps.backends.get(&v.backend_id, 0).ok()?))
+                    });
+                backends.push(entry.unwrap_or((0, MISSING_BACKEND)));
             }
             if !svc.stray_slots.is_empty() {
                 // A frontend whose count covers missing entries is rewritten by
@@ -87,7 +107,7 @@ impl Writer {
                 );
             }
             ids.services.mark_used(front.rev_nat_id as u32);
-            for (id, _) in &backends {
+            for (id, _) in backends.iter().filter(|(id, _)| *id != 0) {
                 ids.backends.mark_used(*id);
                 used_backends.insert(*id);
             }
@@ -118,7 +138,15 @@ impl Writer {
     /// Programs `desired`. On a failed write the mirror is re-read from the
     /// maps, so the next apply diffs against what the kernel really holds.
     pub fn apply(&mut self, desired: &DesiredState) -> anyhow::Result<ApplyReport> {
-        let (ops, next) = plan(&self.programmed, desired, &mut self.ids)?;
+        let (ops, next) = match plan(&self.programmed, desired, &mut self.ids) {
+            Ok(planned) => planned,
+            Err(e) => {
+                // The plan may have taken or freed ids before it failed.
+                self.reload()
+                    .context("re-reading the maps after a failed plan")?;
+                return Err(e);
+            }
+        };
         let n = ops.len();
         if let Err(e) = self.execute(&ops) {
             self.reload()
@@ -162,13 +190,13 @@ impl Writer {
                         .set(*id as u32, zero, 0)
                         .context("resetting counters")?;
                 }
-                Op::PurgeAffinity(id) => {
+                Op::PurgeAffinity(ids) => {
                     let stale: Vec<_> = self
                         .maps
                         .affinity
                         .keys()
                         .filter_map(Result::ok)
-                        .filter(|k| k.rev_nat_id == *id)
+                        .filter(|k| ids.contains(&k.rev_nat_id))
                         .collect();
                     for k in stale {
                         ignore_missing(self.maps.affinity.remove(&k))?;

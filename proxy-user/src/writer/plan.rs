@@ -37,8 +37,8 @@ pub enum Op {
     DeleteBackend(u32),
     /// A service id starts (again) from zero counters.
     ResetStats(u16),
-    /// Affinity entries of a service that is gone.
-    PurgeAffinity(u16),
+    /// Affinity entries of services that are gone (one scan for all).
+    PurgeAffinity(Vec<u16>),
 }
 
 pub struct Ids {
@@ -47,9 +47,10 @@ pub struct Ids {
 }
 
 impl Ids {
-    pub fn new() -> Self {
+    /// `service_ids`: how many service ids the counter map has room for.
+    pub fn new(service_ids: u32) -> Self {
         Self {
-            services: IdPool::new(proxy_ebpf::MAX_SERVICE_IDS - 1),
+            services: IdPool::new(service_ids.clamp(2, proxy_ebpf::MAX_SERVICE_IDS) - 1),
             backends: IdPool::new(u32::MAX - 1),
         }
     }
@@ -57,12 +58,14 @@ impl Ids {
 
 impl Default for Ids {
     fn default() -> Self {
-        Self::new()
+        Self::new(proxy_ebpf::MAX_SERVICE_IDS)
     }
 }
 
-fn abi_backend(f: &Frontend, b: &crate::desired::Backend) -> Backend {
+fn abi_backend(f: &Frontend, b: &crate::desired::Backend, service: u16) -> Backend {
     Backend {
+        rev_nat_id: service,
+        _pad: 0,
         addr: addr_from_ip(b.ip),
         port: b.port.to_be(),
         proto: proto_to_abi(f.protocol),
@@ -112,6 +115,7 @@ pub fn plan(
 ) -> anyhow::Result<(Vec<Op>, Programmed)> {
     let (mut backends, mut slots, mut removals) = (Vec::new(), Vec::new(), Vec::new());
     let mut next = Programmed::new();
+    let mut purge = Vec::new();
 
     for (f, entry) in &desired.services {
         if entry.backends.len() > u16::MAX as usize {
@@ -137,7 +141,7 @@ pub fn plan(
         };
         let mut programmed = Vec::with_capacity(entry.backends.len());
         for b in &entry.backends {
-            let want = abi_backend(f, b);
+            let want = abi_backend(f, b, id);
             let kept = old.and_then(|o| {
                 o.backends
                     .iter()
@@ -205,11 +209,14 @@ pub fn plan(
             ids.backends.free(*bid);
         }
         if old.front.flags & SVC_FLAG_AFFINITY != 0 {
-            removals.push(Op::PurgeAffinity(old.front.rev_nat_id));
+            purge.push(old.front.rev_nat_id);
         }
         ids.services.free(old.front.rev_nat_id as u32);
     }
 
+    if !purge.is_empty() {
+        removals.push(Op::PurgeAffinity(purge));
+    }
     backends.extend(slots);
     backends.extend(removals);
     Ok((backends, next))
@@ -317,7 +324,7 @@ mod tests {
             // Remove everything.
             desired(vec![]),
         ];
-        let mut ids = Ids::new();
+        let mut ids = Ids::default();
         let mut current = Programmed::new();
         let mut maps = Default::default();
         for step in &steps {
@@ -339,7 +346,7 @@ mod tests {
             front("10.96.0.1", 80),
             entry(&[("10.0.0.1", 80, false)]),
         )]);
-        let mut ids = Ids::new();
+        let mut ids = Ids::default();
         let (ops, cur) = plan(&Programmed::new(), &d, &mut ids).unwrap();
         assert_eq!(
             ops.len(),
@@ -353,7 +360,7 @@ mod tests {
     #[test]
     fn backend_ids_are_kept_across_syncs() {
         let f = front("10.96.0.1", 80);
-        let mut ids = Ids::new();
+        let mut ids = Ids::default();
         let (_, cur) = plan(
             &Programmed::new(),
             &desired(vec![(
@@ -380,7 +387,7 @@ mod tests {
     #[test]
     fn order_is_backends_then_slots_then_removals() {
         let f = front("10.96.0.1", 80);
-        let mut ids = Ids::new();
+        let mut ids = Ids::default();
         let (_, cur) = plan(
             &Programmed::new(),
             &desired(vec![(

@@ -126,3 +126,41 @@ fn cleanup_detaches_the_programs_and_removes_the_maps() {
     let after = lab.tcp("10.96.0.95:80", 1);
     assert_eq!(after[0].errno, Some(libc::ENETUNREACH), "{after:?}");
 }
+
+#[test]
+fn a_sync_that_does_not_fit_fails_cleanly_and_the_next_one_programs() {
+    let mut lab = Lab::new(1);
+    let mut cfg = lab.agent_config();
+    // Room for 3 service ports.
+    cfg.extra_args = vec!["--max-service-ports".into(), "4".into()];
+    lab.start_agent_with(cfg);
+    let mut too_many = Vec::new();
+    for i in 1..=4 {
+        too_many.extend(lab.web(&format!("s{i}"), &format!("10.96.3.{i}"), None));
+    }
+    assert!(!lab.try_apply(&too_many), "4 service ports do not fit in 3");
+    let agent = lab.agent();
+    assert!(
+        agent.log_tail().contains("no free service id"),
+        "{}",
+        agent.log_tail()
+    );
+
+    let fits: Vec<_> = too_many[2..].to_vec();
+    lab.apply(&fits);
+    let services: serde_json::Value =
+        serde_json::from_slice(&lab.dbg(&["services", "-o", "json"]).stdout).unwrap();
+    let mut ips: Vec<&str> = services
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["frontend"]["ip"].as_str().unwrap())
+        .collect();
+    ips.sort();
+    assert_eq!(ips, ["10.96.3.2", "10.96.3.3", "10.96.3.4"]);
+    assert!(
+        lab.tcp("10.96.3.4:80", 3)
+            .iter()
+            .all(|o| o.ok && o.backend == "pod-1")
+    );
+}

@@ -142,3 +142,37 @@ fn terminating_endpoints_serve_only_when_no_ready_one_is_left() {
         "never a non-serving endpoint: {out:?}"
     );
 }
+
+#[test]
+fn a_stale_affinity_entry_never_leads_to_another_services_backend() {
+    let mut lab = Lab::new(3);
+    lab.start_agent();
+    let ports = [port("http", 80, POD_PORT, "TCP")];
+    let (p1, p2, p3) = (
+        lab.pods[0].ip4.clone(),
+        lab.pods[1].ip4.clone(),
+        lab.pods[2].ip4.clone(),
+    );
+    let a = service("a", &["10.96.2.2"], &ports, Some(600));
+    lab.apply(&[a.clone(), slice("a-1", "a", &[(&p1, READY)], &ports)]);
+    let first = lab.tcp("10.96.2.2:80", 1);
+    assert_eq!(first[0].backend, "pod-1", "{first:?}");
+    // pod-1 leaves A: its backend id is freed, the client's affinity entry
+    // for A still names it.
+    lab.apply(&[a.clone(), slice("a-1", "a", &[], &ports)]);
+    // A restarted agent starts its id pool over, and B (sorted first) gets
+    // the freed id for pod-3.
+    let cfg = lab.kill_agent();
+    lab.start_agent_with(cfg);
+    lab.apply(&[
+        service("b", &["10.96.2.1"], &ports, None),
+        slice("b-1", "b", &[(&p3, READY)], &ports),
+        a,
+        slice("a-1", "a", &[(&p2, READY)], &ports),
+    ]);
+    let out = lab.tcp("10.96.2.2:80", 5);
+    assert!(
+        out.iter().all(|o| o.backend == "pod-2"),
+        "A's only backend is pod-2, never B's pod-3: {out:?}"
+    );
+}
