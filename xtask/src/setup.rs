@@ -12,8 +12,9 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::util;
 
-/// Debian packages the tests need: `ip` (iproute2), `sysctl` and `ps` (procps).
-pub const PACKAGES: &[&str] = &["iproute2", "procps"];
+/// Debian packages the tests need: `ip` (iproute2), `sysctl` and `ps` (procps),
+/// etcd for the store tests, and `protoc` to build the etcd client.
+pub const PACKAGES: &[&str] = &["iproute2", "procps", "etcd-server", "protobuf-compiler"];
 
 /// bpf-linker's version, built against the LLVM of the pinned Rust toolchain.
 const BPF_LINKER_VERSION: &str = "0.13.0";
