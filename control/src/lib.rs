@@ -1,4 +1,5 @@
-//! The control plane. So far: the store beneath the API server (an embedded,
-//! crash-safe engine, or etcd), behind one trait.
+//! The control plane. So far: the store (an embedded, crash-safe engine, or
+//! etcd, behind one trait) and the API server's registry and discovery.
 
+pub mod apiserver;
 pub mod store;
