@@ -1,0 +1,107 @@
+//! The HTTP routes served so far: health, version and discovery, behind
+//! authentication.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::auth::{Identity, Tokens, is_public};
+use super::discovery;
+use super::status::status;
+use crate::store::Store;
+
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub tokens: Tokens,
+}
+
+/// The identity the TLS layer found in the client's certificate, if any.
+#[derive(Clone)]
+pub struct PeerIdentity(pub Option<Identity>);
+
+async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let from_cert = req
+        .extensions()
+        .get::<PeerIdentity>()
+        .and_then(|p| p.0.clone());
+    let from_token = || {
+        req.headers()
+            .get("authorization")
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| state.tokens.authenticate(h))
+    };
+    match from_cert.or_else(from_token) {
+        Some(identity) => {
+            req.extensions_mut().insert(identity);
+            next.run(req).await
+        }
+        None if is_public(req.uri().path()) => next.run(req).await,
+        None => status(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized"),
+    }
+}
+
+async fn version() -> impl IntoResponse {
+    Json(serde_json::json!({
+        "major": "1",
+        "minor": "32",
+        "gitVersion": concat!("v1.32.0+skiff-", env!("CARGO_PKG_VERSION")),
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "",
+        "goVersion": "",
+        "compiler": "rustc",
+        "platform": "linux/amd64",
+    }))
+}
+
+/// Ready when the store answers.
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    match state.store.current_revision().await {
+        Ok(_) => "ok".into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}")).into_response(),
+    }
+}
+
+async fn group_version(Path((group, version)): Path<(String, String)>) -> Response {
+    match discovery::resource_list(&group, &version) {
+        Some(list) => Json(list).into_response(),
+        None => status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("the server could not find the requested resource: /apis/{group}/{version}"),
+        ),
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/livez", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/version", get(version))
+        .route("/api", get(|| async { Json(discovery::core_versions()) }))
+        .route(
+            "/api/v1",
+            get(|| async { Json(discovery::resource_list("", "v1")) }),
+        )
+        .route("/apis", get(|| async { Json(discovery::groups()) }))
+        .route("/apis/{group}/{version}", get(group_version))
+        .fallback(|| async {
+            status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "the server could not find the requested resource",
+            )
+        })
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .with_state(state)
+}

@@ -1,0 +1,114 @@
+//! skiff-control: the control plane. One command, no flags needed: it keeps
+//! its store, certificates and admin kubeconfig in a data directory.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser;
+use control::apiserver::{auth::Tokens, pki::Pki, routes, serve};
+use control::store::Store;
+use control::store::{EmbeddedStore, EtcdStore};
+use tracing::info;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "skiff-control",
+    version,
+    about = "A compact Kubernetes-compatible control plane"
+)]
+struct Args {
+    /// Store, certificates and admin.kubeconfig live here
+    /// [default: /var/lib/skiff/control as root, else ~/.local/share/skiff/control].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address of the HTTPS API.
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    bind: SocketAddr,
+    /// Use etcd (comma-separated client URLs) instead of the embedded store.
+    #[arg(long, value_delimiter = ',')]
+    etcd_endpoints: Vec<String>,
+    /// Bearer tokens, one `token,user,uid[,"groups"]` per line.
+    #[arg(long)]
+    token_auth_file: Option<PathBuf>,
+}
+
+fn default_data_dir() -> PathBuf {
+    // SAFETY: no arguments.
+    if unsafe { libc::geteuid() } == 0 {
+        PathBuf::from("/var/lib/skiff/control")
+    } else {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        home.join(".local/share/skiff/control")
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    std::fs::create_dir_all(&data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}: choose another with --data-dir",
+            data_dir.display()
+        )
+    })?;
+    let store: Arc<dyn Store> = if args.etcd_endpoints.is_empty() {
+        Arc::new(EmbeddedStore::open(&data_dir.join("store"))?)
+    } else {
+        Arc::new(EtcdStore::connect(&args.etcd_endpoints, None).await?)
+    };
+    let tokens = match &args.token_auth_file {
+        Some(path) => Tokens::load(path)?,
+        None => Tokens::default(),
+    };
+    let mut hosts = vec![args.bind.ip().to_string()];
+    if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        hosts.push(name.trim().to_owned());
+    }
+    let pki = Pki::load_or_create(&data_dir.join("pki"), &hosts)?;
+    let app = routes::router(Arc::new(routes::AppState { store, tokens }));
+    let local = serve::spawn(args.bind, pki.server_config()?, app).await?;
+
+    let host = if local.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        local.ip().to_string()
+    };
+    let host = if local.is_ipv6() && !local.ip().is_unspecified() {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    let kubeconfig = data_dir.join("admin.kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        pki.admin_kubeconfig(&format!("https://{host}:{}", local.port())),
+    )
+    .with_context(|| format!("writing {}", kubeconfig.display()))?;
+    info!(address = %local, kubeconfig = %kubeconfig.display(), "API server ready");
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+    info!("stopping");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    if let Err(e) = run(args).await {
+        eprintln!("skiff-control: {e:#}");
+        std::process::exit(1);
+    }
+}
