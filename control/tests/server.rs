@@ -191,3 +191,213 @@ fn a_busy_port_or_data_directory_is_a_clear_error() {
         "the second server names the lock: {err}"
     );
 }
+
+mod kube_client {
+    use super::*;
+    use futures::StreamExt as _;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, DeleteParams, ListParams, PostParams};
+    use kube::runtime::watcher;
+
+    async fn client(server: &Server) -> kube::Client {
+        let kc = kube::config::Kubeconfig::read_from(server.kubeconfig()).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap();
+        kube::Client::try_from(config).unwrap()
+    }
+
+    fn cm(name: &str, value: &str) -> ConfigMap {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "data": {"key": value},
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn create_get_list_replace_delete_and_conflicts() {
+        let server = Server::start();
+        let api: Api<ConfigMap> = Api::namespaced(client(&server).await, "default");
+
+        let created = api
+            .create(&PostParams::default(), &cm("settings", "a"))
+            .await
+            .unwrap();
+        let meta = &created.metadata;
+        assert_eq!(meta.namespace.as_deref(), Some("default"));
+        assert!(
+            meta.uid.is_some()
+                && meta.creation_timestamp.is_some()
+                && meta.resource_version.is_some()
+        );
+        let again = api
+            .create(&PostParams::default(), &cm("settings", "b"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&again, kube::Error::Api(s) if s.code == 409 && s.reason == "AlreadyExists"),
+            "{again:?}"
+        );
+
+        let mut got = api.get("settings").await.unwrap();
+        assert_eq!(got.data.as_ref().unwrap()["key"], "a");
+        got.data = Some([("key".to_string(), "c".to_string())].into());
+        let replaced = api
+            .replace("settings", &PostParams::default(), &got)
+            .await
+            .unwrap();
+        assert_eq!(replaced.data.as_ref().unwrap()["key"], "c");
+        assert_eq!(
+            replaced.metadata.uid, created.metadata.uid,
+            "the uid survives a replace"
+        );
+        // `got` still carries the old resourceVersion: a stale write is refused.
+        let stale = api
+            .replace("settings", &PostParams::default(), &got)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&stale, kube::Error::Api(s) if s.code == 409 && s.reason == "Conflict"),
+            "{stale:?}"
+        );
+
+        for i in 0..5 {
+            api.create(&PostParams::default(), &cm(&format!("page-{i}"), "x"))
+                .await
+                .unwrap();
+        }
+        let page = api.list(&ListParams::default().limit(2)).await.unwrap();
+        assert_eq!(page.items.len(), 2);
+        let token = page.metadata.continue_.clone().expect("more pages");
+        let rest = api
+            .list(&ListParams::default().limit(10).continue_token(&token))
+            .await
+            .unwrap();
+        assert_eq!(
+            page.items.len() + rest.items.len(),
+            6,
+            "every object once over the pages"
+        );
+        assert!(rest.metadata.continue_.is_none());
+        let other: Api<ConfigMap> = Api::namespaced(client(&server).await, "elsewhere");
+        assert!(
+            other
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .is_empty(),
+            "namespaces are separate"
+        );
+
+        api.delete("settings", &DeleteParams::default())
+            .await
+            .unwrap();
+        let gone = api.get("settings").await.unwrap_err();
+        assert!(
+            matches!(&gone, kube::Error::Api(s) if s.code == 404),
+            "{gone:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_watcher_sees_every_change() {
+        let server = Server::start();
+        let api: Api<ConfigMap> = Api::namespaced(client(&server).await, "default");
+        api.create(&PostParams::default(), &cm("before", "1"))
+            .await
+            .unwrap();
+
+        let mut stream = watcher(api.clone(), watcher::Config::default()).boxed();
+        let mut seen = Vec::new();
+        let writer = {
+            let api = api.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                api.create(&PostParams::default(), &cm("after", "2"))
+                    .await
+                    .unwrap();
+                api.delete("before", &DeleteParams::default())
+                    .await
+                    .unwrap();
+            })
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while seen.len() < 3 {
+            let event = tokio::time::timeout_at(deadline, stream.next())
+                .await
+                .expect("events in time")
+                .unwrap()
+                .unwrap();
+            match event {
+                watcher::Event::InitApply(o) | watcher::Event::Apply(o) => {
+                    seen.push(format!("apply {}", o.metadata.name.unwrap()))
+                }
+                watcher::Event::Delete(o) => {
+                    seen.push(format!("delete {}", o.metadata.name.unwrap()))
+                }
+                _ => {}
+            }
+        }
+        writer.await.unwrap();
+        assert_eq!(seen, ["apply before", "apply after", "delete before"]);
+    }
+
+    #[test]
+    fn invalid_objects_are_refused_with_the_field_named_and_nothing_stored() {
+        let server = Server::start();
+        let kc = server.kubeconfig();
+        let post = |name: &str, body: &str| {
+            let file = server.dir.path().join(name);
+            std::fs::write(&file, body).unwrap();
+            server.kubectl(
+                &kc,
+                &[
+                    "create",
+                    "--raw",
+                    "/api/v1/namespaces/default/configmaps",
+                    "-f",
+                    file.to_str().unwrap(),
+                ],
+            )
+        };
+        let cases = [
+            (
+                "type.json",
+                r#"{"metadata": {"name": "ok-name"}, "data": 5}"#,
+                "invalid type",
+            ),
+            (
+                "name.json",
+                r#"{"metadata": {"name": "Bad_Name"}}"#,
+                "metadata.name: Invalid value",
+            ),
+            (
+                "noname.json",
+                r#"{"metadata": {}}"#,
+                "metadata.name: Required value",
+            ),
+            (
+                "kind.json",
+                r#"{"kind": "Secret", "metadata": {"name": "k"}}"#,
+                "kind: Secret does not match",
+            ),
+            ("broken.json", r#"{"metadata": "#, "not valid JSON"),
+        ];
+        for (file, body, expect) in cases {
+            let out = post(file, body);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success() && err.contains(expect),
+                "{file}: expected {expect:?} in {err}"
+            );
+        }
+        let list = ok(&server.kubectl(
+            &kc,
+            &["get", "--raw", "/api/v1/namespaces/default/configmaps"],
+        ));
+        let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+        assert_eq!(list["items"], serde_json::json!([]), "nothing was stored");
+    }
+}

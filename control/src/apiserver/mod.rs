@@ -6,6 +6,7 @@ pub mod auth;
 pub mod discovery;
 pub mod pki;
 pub mod registry;
+pub mod resources;
 pub mod routes;
 pub mod serve;
 pub mod status;

@@ -18,7 +18,15 @@ impl Scope for ClusterResourceScope {
     const NAMESPACED: bool = false;
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Checks that a JSON object is a valid value of the resource's type; the
+/// message names the field serde stopped at.
+pub type Validate = fn(&serde_json::Value) -> Result<(), String>;
+
+fn validate_as<K: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<(), String> {
+    K::deserialize(v).map(|_| ()).map_err(|e| e.to_string())
+}
+
+#[derive(Clone, Copy)]
 pub struct ResourceInfo {
     /// "" for the core group.
     pub group: &'static str,
@@ -31,15 +39,29 @@ pub struct ResourceInfo {
     pub subresources: &'static [&'static str],
     /// kubectl's `get all` lists the "all" category.
     pub categories: &'static [&'static str],
+    pub validate: Validate,
+}
+
+impl std::fmt::Debug for ResourceInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.group_version(), self.plural)
+    }
+}
+
+impl PartialEq for ResourceInfo {
+    fn eq(&self, other: &Self) -> bool {
+        (self.group, self.version, self.plural) == (other.group, other.version, other.plural)
+    }
 }
 
 impl ResourceInfo {
-    const fn of<K: Resource>(
+    const fn of<K>(
         short_names: &'static [&'static str],
         subresources: &'static [&'static str],
         categories: &'static [&'static str],
     ) -> Self
     where
+        K: Resource + serde::de::DeserializeOwned,
         K::Scope: Scope,
     {
         ResourceInfo {
@@ -51,6 +73,7 @@ impl ResourceInfo {
             short_names,
             subresources,
             categories,
+            validate: validate_as::<K>,
         }
     }
 

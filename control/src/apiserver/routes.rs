@@ -3,16 +3,20 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
+use bytes::Bytes;
+
+use std::collections::HashMap;
+
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::{Json, Router};
 
 use super::auth::{Identity, Tokens, is_public};
-use super::discovery;
 use super::status::status;
+use super::{discovery, resources};
 use crate::store::Store;
 
 pub struct AppState {
@@ -71,16 +75,46 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn group_version(Path((group, version)): Path<(String, String)>) -> Response {
-    match discovery::resource_list(&group, &version) {
-        Some(list) => Json(list).into_response(),
+/// Everything under `/api/` and `/apis/`: discovery of a group version, or a
+/// resource.
+async fn api(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    let path = uri.path();
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let listing = match segs.as_slice() {
+        ["api", "v1"] => Some(discovery::resource_list("", "v1")),
+        ["apis", group, version] => Some(discovery::resource_list(group, version)),
+        _ => None,
+    };
+    if method == Method::GET
+        && let Some(list) = listing
+    {
+        return match list {
+            Some(list) => Json(list).into_response(),
+            None => status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                &format!("the server could not find the requested resource: {path}"),
+            ),
+        };
+    }
+    match resources::parse(path) {
+        Some(target) => resources::handle(state, method, target, query, body).await,
         None => status(
             StatusCode::NOT_FOUND,
             "NotFound",
-            &format!("the server could not find the requested resource: /apis/{group}/{version}"),
+            &format!("the server could not find the requested resource: {path}"),
         ),
     }
 }
+
+/// Bodies beyond this get 413, as kube-apiserver's 3 MiB request limit.
+const MAX_BODY: usize = 3 * 1024 * 1024;
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -89,12 +123,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/version", get(version))
         .route("/api", get(|| async { Json(discovery::core_versions()) }))
-        .route(
-            "/api/v1",
-            get(|| async { Json(discovery::resource_list("", "v1")) }),
-        )
         .route("/apis", get(|| async { Json(discovery::groups()) }))
-        .route("/apis/{group}/{version}", get(group_version))
+        .route("/api/{*rest}", any(api))
+        .route("/apis/{*rest}", any(api))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .fallback(|| async {
             status(
                 StatusCode::NOT_FOUND,
