@@ -20,6 +20,8 @@ pub struct AgentConfig {
     /// RUST_LOG of the agent; `proxy_ebpf=debug` turns the programs' events on.
     pub log_filter: String,
     pub extra_args: Vec<String>,
+    /// Watch this API server instead of reading the manifest directory.
+    pub kubeconfig: Option<PathBuf>,
 }
 
 pub struct Agent {
@@ -63,6 +65,7 @@ impl AgentConfig {
             metrics_port: free_port(),
             log_filter: "info,proxy_ebpf=debug".into(),
             extra_args: Vec::new(),
+            kubeconfig: None,
         }
     }
 }
@@ -82,8 +85,10 @@ impl Agent {
             .arg(&cfg.cgroup)
             .arg("--pin-dir")
             .arg(&cfg.pin_dir)
-            .arg("--manifests")
-            .arg(&cfg.manifests)
+            .args(match &cfg.kubeconfig {
+                Some(kc) => ["--kubeconfig".as_ref(), kc.as_os_str()],
+                None => ["--manifests".as_ref(), cfg.manifests.as_os_str()],
+            })
             .args(["--healthz-bind", &format!("127.0.0.1:{}", cfg.healthz_port)])
             .args(["--metrics-bind", &format!("127.0.0.1:{}", cfg.metrics_port)])
             .args(&cfg.extra_args)

@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod cgroup;
+pub mod control;
 pub mod lab;
 pub mod manifests;
 pub mod netns;

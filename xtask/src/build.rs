@@ -1,5 +1,6 @@
-//! `cargo xtask build`: the agent binaries, whose build script builds and
-//! embeds the eBPF programs, and the binaries of the tests package.
+//! `cargo xtask build`: the binaries the end-to-end tests and the demo start:
+//! the agent (whose build script builds and embeds the eBPF programs), the
+//! control plane, and the tests package's own.
 
 use anyhow::Result;
 
@@ -11,11 +12,6 @@ pub fn build(release: bool) -> Result<()> {
     if release {
         cmd.arg("--release");
     }
-    cmd.args(["-p", "proxy-user"]);
-    if util::has_package(E2E_PACKAGE)? {
-        cmd.args(["-p", E2E_PACKAGE]);
-    } else {
-        eprintln!("note: package {E2E_PACKAGE} is not in the workspace: building proxy-user only");
-    }
+    cmd.args(["-p", "proxy-user", "-p", "control", "-p", E2E_PACKAGE]);
     util::run(cmd.arg("--bins"))
 }

@@ -3,6 +3,7 @@
 //! result through its sockets.
 
 mod agent;
+mod apiserver;
 mod balance;
 mod dbg;
 mod endpoints;
