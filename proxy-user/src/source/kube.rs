@@ -74,12 +74,15 @@ where
                     a.remove("kubectl.kubernetes.io/last-applied-configuration");
                 }
             })
-            .reflect(writer)
-            .applied_objects();
+            .reflect(writer);
         futures::pin_mut!(stream);
+        // Every change, not only applied objects: a deletion must sync too.
         while let Some(event) = stream.next().await {
             match event {
-                Ok(_) => changed.notify_one(),
+                Ok(
+                    watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone,
+                ) => changed.notify_one(),
+                Ok(_) => {}
                 Err(e) => warn!(error = %e, kind = K::kind(&()).as_ref(), "watch error; retrying"),
             }
         }
