@@ -2,17 +2,11 @@
 
 use std::{ffi::OsString, process::Command};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
-use crate::{
-    build, setup,
-    util::{self, E2E_PACKAGE},
-};
+use crate::{build, setup, util};
 
 pub fn bench(args: &[OsString]) -> Result<()> {
-    if !util::has_package(E2E_PACKAGE)? {
-        bail!("the benchmarks are in package {E2E_PACKAGE}, which is not in the workspace");
-    }
     setup::setup(false)?;
     build::build(true)?;
     let bin_dir = util::profile_dir(true);

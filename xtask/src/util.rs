@@ -125,12 +125,3 @@ pub fn fs_type_at(path: &str) -> Result<Option<String>> {
         (at == path).then(|| ty.to_owned())
     }))
 }
-
-/// Whether the workspace has `package` as a member (the tests package is added
-/// separately, and commands that only need it for extras must not fail without it).
-pub fn has_package(package: &str) -> Result<bool> {
-    let json = output(cargo()?.args(["metadata", "--no-deps", "--format-version", "1"]))?;
-    // With --no-deps, "packages" lists the members only, and each one opens with
-    // its name and version (dependency entries follow a name with "source").
-    Ok(json.contains(&format!(r#"{{"name":"{package}","version":"#)))
-}
