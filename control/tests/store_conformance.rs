@@ -20,21 +20,28 @@ use control::store::{
 use futures::StreamExt;
 use tempfile::TempDir;
 
-/// Runs each named check of the suite on a fresh store from `$fixture`.
+/// Runs each named check of the suite on a fresh store of every engine:
+/// one module per engine, one list of checks for all of them.
 macro_rules! suite {
-    ($fixture:path: $($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let fixture = $fixture().await;
-                control::store::conformance::$case(fixture.store.clone()).await;
-            }
-        )+
+    (engines: $($engine:ident => $fixture:path),+; checks: $cases:tt) => {
+        $(suite!(@engine $engine, $fixture, $cases);)+
+    };
+    (@engine $engine:ident, $fixture:path, [$($case:ident),+ $(,)?]) => {
+        mod $engine {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let fixture = $fixture().await;
+                    control::store::conformance::$case(fixture.store.clone()).await;
+                }
+            )+
+        }
     };
 }
 
-mod embedded {
-    suite!(super::embedded_store:
+suite! {
+    engines: embedded => super::embedded_store, etcd => super::etcd_store;
+    checks: [
         revisions_increase,
         crud,
         list_paging,
@@ -42,19 +49,7 @@ mod embedded {
         watch_history_then_live,
         compaction,
         concurrent_writers,
-    );
-}
-
-mod etcd {
-    suite!(super::etcd_store:
-        revisions_increase,
-        crud,
-        list_paging,
-        list_at_old_revision,
-        watch_history_then_live,
-        compaction,
-        concurrent_writers,
-    );
+    ]
 }
 
 struct Fixture<S> {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::bin;
 
+#[derive(Clone)]
 pub struct AgentConfig {
     pub node: String,
     pub cgroup: PathBuf,
@@ -152,16 +153,10 @@ impl Agent {
         self.metric("skiff_proxy_syncs_total") as u64
     }
 
-    /// Kills the agent without letting it clean up, as a crash would.
-    pub fn kill(mut self) -> AgentConfig {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let cfg = std::mem::replace(
-            &mut self.cfg,
-            AgentConfig::new("", Path::new(""), Path::new("")),
-        );
-        std::mem::forget(self);
-        cfg
+    /// Kills the agent without letting it clean up, as a crash would (SIGKILL,
+    /// which dropping it sends), and gives back its configuration.
+    pub fn kill(self) -> AgentConfig {
+        self.cfg.clone()
     }
 
     pub fn pid(&self) -> u32 {

@@ -207,17 +207,9 @@ impl Writer {
         Ok(())
     }
 
-    pub fn programmed(&self) -> &Programmed {
-        &self.programmed
-    }
-
     /// Entries in the service map (frontends plus slots) and the backend map.
     pub fn entry_counts(&self) -> (usize, usize) {
         let slots: usize = self.programmed.values().map(|s| 1 + s.backends.len()).sum();
         (slots, self.ids.backends.in_use())
-    }
-
-    pub fn maps(&self) -> &LbMaps {
-        &self.maps
     }
 }
