@@ -1,15 +1,18 @@
 //! skiff-control: the control plane. One command, no flags needed: it keeps
 //! its store, certificates and admin kubeconfig in a data directory.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use control::apiserver::{auth::Tokens, pki::Pki, routes, serve};
+use control::apiserver::{allocate::Allocator, auth::Tokens, bootstrap, pki::Pki, routes, serve};
 use control::store::Store;
-use control::store::{EmbeddedStore, EtcdStore};
+use control::store::{CompactionPolicy, EmbeddedOptions, EmbeddedStore, EtcdStore};
+use ipnetwork::IpNetwork;
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 
@@ -33,6 +36,38 @@ struct Args {
     /// Bearer tokens, one `token,user,uid[,"groups"]` per line.
     #[arg(long)]
     token_auth_file: Option<PathBuf>,
+    /// Where Service cluster IPs come from.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    service_cluster_ip_range: IpNetwork,
+    /// Where NodePorts come from, as `first-last`.
+    #[arg(long, default_value = "30000-32767", value_parser = port_range)]
+    service_node_port_range: RangeInclusive<u16>,
+    /// How often the embedded store forgets old history (seconds; 0: never).
+    #[arg(long, default_value_t = 300)]
+    compaction_interval: u64,
+    /// How many revisions of history compaction keeps for watchers.
+    #[arg(long, default_value_t = 10_000)]
+    compaction_keep: i64,
+    /// The address the `kubernetes` Service's endpoints point at
+    /// [default: the bind address, or 127.0.0.1 when it is unspecified].
+    #[arg(long)]
+    advertise_address: Option<IpAddr>,
+}
+
+fn port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or("expected first-last, e.g. 30000-32767")?;
+    let (a, b): (u16, u16) = (
+        a.trim().parse().map_err(|e| format!("{a}: {e}"))?,
+        b.trim().parse().map_err(|e| format!("{b}: {e}"))?,
+    );
+    if a == 0 || a > b {
+        return Err(format!(
+            "{s}: the first port must be at least 1 and not above the last"
+        ));
+    }
+    Ok(a..=b)
 }
 
 fn default_data_dir() -> PathBuf {
@@ -56,7 +91,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         )
     })?;
     let store: Arc<dyn Store> = if args.etcd_endpoints.is_empty() {
-        Arc::new(EmbeddedStore::open(&data_dir.join("store"))?)
+        let options = EmbeddedOptions {
+            compaction: CompactionPolicy {
+                every: (args.compaction_interval > 0)
+                    .then(|| Duration::from_secs(args.compaction_interval)),
+                keep_revisions: args.compaction_keep,
+            },
+            ..Default::default()
+        };
+        Arc::new(EmbeddedStore::open_with(&data_dir.join("store"), options)?)
     } else {
         Arc::new(EtcdStore::connect(&args.etcd_endpoints, None).await?)
     };
@@ -69,8 +112,31 @@ async fn run(args: Args) -> anyhow::Result<()> {
         hosts.push(name.trim().to_owned());
     }
     let pki = Pki::load_or_create(&data_dir.join("pki"), &hosts)?;
-    let app = routes::router(Arc::new(routes::AppState { store, tokens }));
+    let allocator = Allocator::new(
+        store.clone(),
+        args.service_cluster_ip_range,
+        args.service_node_port_range.clone(),
+    );
+    let app = routes::router(Arc::new(routes::AppState {
+        store: store.clone(),
+        tokens,
+        allocator: allocator.clone(),
+    }));
     let local = serve::spawn(args.bind, pki.server_config()?, app).await?;
+    let advertise = args
+        .advertise_address
+        .unwrap_or(if local.ip().is_unspecified() {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            local.ip()
+        });
+    bootstrap::run(
+        &*store,
+        &allocator,
+        SocketAddr::new(advertise, local.port()),
+    )
+    .await
+    .context("creating the cluster's first objects")?;
 
     let host = if local.ip().is_unspecified() {
         "127.0.0.1".to_owned()

@@ -1,96 +1,12 @@
 //! The real skiff-control binary, reached by the real kubectl with the
 //! kubeconfig it writes.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-struct Server {
-    child: Child,
-    dir: tempfile::TempDir,
-    port: u16,
-}
+mod support;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn kubectl_bin() -> PathBuf {
-    let path = PathBuf::from("/usr/bin/kubectl");
-    assert!(
-        path.exists(),
-        "kubectl 1.32 is expected at /usr/bin/kubectl (the machine image ships it)"
-    );
-    path
-}
-
-impl Server {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let tokens = dir.path().join("tokens.csv");
-        std::fs::write(&tokens, "s3cret,alice,1001,\"dev\"\n").unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_skiff-control"))
-            .arg("--data-dir")
-            .arg(dir.path())
-            .arg("--token-auth-file")
-            .arg(&tokens)
-            .args(["--bind", &format!("127.0.0.1:{port}")])
-            .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let server = Self { child, dir, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !server.kubeconfig().exists() {
-            assert!(
-                Instant::now() < deadline,
-                "no kubeconfig after 20 s: {}",
-                server.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-
-    fn kubeconfig(&self) -> PathBuf {
-        self.dir.path().join("admin.kubeconfig")
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
-    }
-
-    fn kubectl(&self, kubeconfig: &Path, args: &[&str]) -> Output {
-        Command::new(kubectl_bin())
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .args(args)
-            .output()
-            .unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "kubectl failed: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use support::{Server, free_port, ok};
 
 #[test]
 fn kubectl_authenticates_and_discovers_the_api() {
@@ -200,11 +116,7 @@ mod kube_client {
     use kube::runtime::watcher;
 
     async fn client(server: &Server) -> kube::Client {
-        let kc = kube::config::Kubeconfig::read_from(server.kubeconfig()).unwrap();
-        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-            .await
-            .unwrap();
-        kube::Client::try_from(config).unwrap()
+        server.client().await
     }
 
     fn cm(name: &str, value: &str) -> ConfigMap {
@@ -381,7 +293,7 @@ mod kube_client {
             (
                 "kind.json",
                 r#"{"kind": "Secret", "metadata": {"name": "k"}}"#,
-                "kind: Secret does not match",
+                "kind Secret does not match",
             ),
             ("broken.json", r#"{"metadata": "#, "not valid JSON"),
         ];

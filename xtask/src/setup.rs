@@ -13,8 +13,23 @@ use anyhow::{Context as _, Result, bail};
 use crate::util;
 
 /// Debian packages the tests need: `ip` (iproute2), `sysctl` and `ps` (procps),
-/// etcd for the store tests, and `protoc` to build the etcd client.
-pub const PACKAGES: &[&str] = &["iproute2", "procps", "etcd-server", "protobuf-compiler"];
+/// etcd for the store tests, `protoc` to build the etcd client, and a Python
+/// venv for the Python client's tests.
+pub const PACKAGES: &[&str] = &[
+    "iproute2",
+    "procps",
+    "etcd-server",
+    "protobuf-compiler",
+    "python3-venv",
+];
+
+/// The oldest kubectl the API server is tested with: Debian's
+/// `kubernetes-client`, unpacked beside the other tools because its
+/// /usr/bin/kubectl would replace the current one.
+const LEGACY_KUBECTL_PACKAGE: &str = "kubernetes-client";
+
+/// The Python client of the Kubernetes release the server reports (1.32).
+const PYTHON_CLIENT: &str = "kubernetes==32.0.1";
 
 /// bpf-linker's version, built against the LLVM of the pinned Rust toolchain.
 const BPF_LINKER_VERSION: &str = "0.13.0";
@@ -51,6 +66,8 @@ pub fn setup(verbose: bool) -> Result<()> {
     rust_src(&mut report)?;
     bpf_linker(&mut report)?;
     packages(&mut report)?;
+    legacy_kubectl(&mut report)?;
+    python_client(&mut report)?;
     bpffs(&mut report)?;
     cgroup2(&report)?;
     match (report.installed, verbose) {
@@ -223,6 +240,81 @@ fn packages(report: &mut Report) -> Result<()> {
             .args(["install", "-y", "-qq", "--no-install-recommends"])
             .args(&missing),
     )
+}
+
+fn legacy_kubectl(report: &mut Report) -> Result<()> {
+    let bin = util::legacy_kubectl()?;
+    if bin.exists() {
+        report.ok(&format!("kubectl 1.20 at {}", bin.display()));
+        return Ok(());
+    }
+    report.installing(&format!(
+        "kubectl 1.20 ({LEGACY_KUBECTL_PACKAGE}) at {}",
+        bin.display()
+    ));
+    let work = std::env::temp_dir().join(format!("skiff-kubectl-{}", std::process::id()));
+    fs::create_dir_all(&work)?;
+    // apt fetches as its own unprivileged user, which must be able to write here.
+    fs::set_permissions(&work, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
+    let download = Command::new("apt-get")
+        .args(["download", "-qq", LEGACY_KUBECTL_PACKAGE])
+        .current_dir(&work)
+        .status()?;
+    if !download.success() {
+        // A fresh machine may not have the package lists yet.
+        util::run(Command::new("apt-get").args(["update", "-qq"]))?;
+        util::run(
+            Command::new("apt-get")
+                .args(["download", "-qq", LEGACY_KUBECTL_PACKAGE])
+                .current_dir(&work),
+        )?;
+    }
+    let deb = fs::read_dir(&work)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .context("apt-get download left no .deb")?;
+    let unpacked = work.join("root");
+    util::run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked))?;
+    fs::create_dir_all(bin.parent().expect("a directory"))?;
+    fs::copy(unpacked.join("usr/bin/kubectl"), &bin)
+        .with_context(|| format!("cannot install {}", bin.display()))?;
+    fs::remove_dir_all(&work).ok();
+    Ok(())
+}
+
+fn python_client(report: &mut Report) -> Result<()> {
+    let python = util::python()?;
+    let venv = python
+        .parent()
+        .and_then(Path::parent)
+        .expect("<venv>/bin/python");
+    let marker = venv.join(PYTHON_CLIENT);
+    if marker.exists() {
+        report.ok(&format!(
+            "Python client {PYTHON_CLIENT} in {}",
+            venv.display()
+        ));
+        return Ok(());
+    }
+    report.installing(&format!(
+        "Python client {PYTHON_CLIENT} in {}",
+        venv.display()
+    ));
+    util::run(
+        Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(venv),
+    )?;
+    util::run(Command::new(&python).args([
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+        PYTHON_CLIENT,
+    ]))?;
+    fs::write(&marker, "")?;
+    Ok(())
 }
 
 /// Pinned maps and the agent's state live in bpffs, which is not always

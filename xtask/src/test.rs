@@ -26,7 +26,9 @@ pub fn test(args: &[OsString]) -> Result<()> {
         cmd.arg("test")
             .args(selection)
             .arg("--no-fail-fast")
-            .env("SKIFF_BIN_DIR", util::profile_dir(false));
+            .env("SKIFF_BIN_DIR", util::profile_dir(false))
+            .env("SKIFF_KUBECTL_1_20", util::legacy_kubectl()?)
+            .env("SKIFF_PYTHON", util::python()?);
         if !args.is_empty() {
             cmd.arg("--").args(args);
         }

@@ -28,6 +28,16 @@ pub fn tools_dir() -> Result<PathBuf> {
     Ok(PathBuf::from(home).join(".local/share/skiff"))
 }
 
+/// kubectl 1.20, which the API server's tests run beside the current one.
+pub fn legacy_kubectl() -> Result<PathBuf> {
+    Ok(tools_dir()?.join("kubectl-1.20/kubectl"))
+}
+
+/// The Python of a venv holding the `kubernetes` client.
+pub fn python() -> Result<PathBuf> {
+    Ok(tools_dir()?.join("python/bin/python"))
+}
+
 pub fn bpf_linker_dir() -> Result<PathBuf> {
     Ok(tools_dir()?.join("bpf-linker"))
 }

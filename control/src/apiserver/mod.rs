@@ -2,11 +2,19 @@
 //! clients discover them, the cluster's certificates, authentication, and the
 //! HTTPS server with health, version and discovery.
 
+pub mod allocate;
 pub mod auth;
+pub mod bootstrap;
+pub mod defaults;
 pub mod discovery;
+pub mod openapi;
+pub mod patch;
 pub mod pki;
 pub mod registry;
 pub mod resources;
 pub mod routes;
+pub mod select;
 pub mod serve;
 pub mod status;
+pub mod table;
+pub mod validation;

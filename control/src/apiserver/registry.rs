@@ -18,12 +18,38 @@ impl Scope for ClusterResourceScope {
     const NAMESPACED: bool = false;
 }
 
-/// Checks that a JSON object is a valid value of the resource's type; the
-/// message names the field serde stopped at.
-pub type Validate = fn(&serde_json::Value) -> Result<(), String>;
+/// Checks that a JSON object is a value of the resource's type. Ok holds the
+/// paths of fields the type does not know (for `fieldValidation`); the error
+/// names the field where decoding stopped.
+pub type Validate = fn(&serde_json::Value) -> Result<Vec<String>, String>;
 
-fn validate_as<K: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<(), String> {
-    K::deserialize(v).map(|_| ()).map_err(|e| e.to_string())
+fn validate_as<K: serde::de::DeserializeOwned>(
+    v: &serde_json::Value,
+) -> Result<Vec<String>, String> {
+    let mut unknown = Vec::new();
+    let mut record = |path: serde_ignored::Path| unknown.push(field_path(&path));
+    let de = serde_ignored::Deserializer::new(v, &mut record);
+    match serde_path_to_error::deserialize::<_, K>(de) {
+        Ok(_) => Ok(unknown),
+        Err(e) if e.path().iter().next().is_none() => Err(e.inner().to_string()),
+        Err(e) => Err(format!("{}: {}", e.path(), e.inner())),
+    }
+}
+
+/// `spec.containers[0].foo`, as upstream names fields.
+fn field_path(path: &serde_ignored::Path) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", field_path(parent)),
+        Path::Map { parent, key } => match field_path(parent) {
+            p if p.is_empty() => key.clone(),
+            p => format!("{p}.{key}"),
+        },
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => field_path(parent),
+    }
 }
 
 #[derive(Clone, Copy)]

@@ -8,20 +8,22 @@ use bytes::Bytes;
 use std::collections::HashMap;
 
 use axum::extract::{DefaultBodyLimit, Query, Request, State};
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
 
+use super::allocate::Allocator;
 use super::auth::{Identity, Tokens, is_public};
 use super::status::status;
-use super::{discovery, resources};
+use super::{discovery, openapi, resources};
 use crate::store::Store;
 
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub tokens: Tokens,
+    pub allocator: Allocator,
 }
 
 /// The identity the TLS layer found in the client's certificate, if any.
@@ -81,6 +83,7 @@ async fn api(
     State(state): State<Arc<AppState>>,
     method: Method,
     uri: Uri,
+    headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
@@ -104,12 +107,32 @@ async fn api(
         };
     }
     match resources::parse(path) {
-        Some(target) => resources::handle(state, method, target, query, body).await,
+        Some(target) => resources::handle(state, method, headers, target, query, body).await,
         None => status(
             StatusCode::NOT_FOUND,
             "NotFound",
             &format!("the server could not find the requested resource: {path}"),
         ),
+    }
+}
+
+/// Protobuf when the client asks for it (kubectl does), JSON otherwise.
+async fn openapi_v2(headers: HeaderMap) -> Response {
+    let accept = headers
+        .get("accept")
+        .and_then(|a| a.to_str().ok())
+        .unwrap_or_default();
+    if openapi::PROTOBUF_ACCEPTED
+        .iter()
+        .any(|p| accept.contains(p))
+    {
+        (
+            [("content-type", openapi::PROTOBUF)],
+            openapi::PROTO.clone(),
+        )
+            .into_response()
+    } else {
+        Json(&*openapi::JSON).into_response()
     }
 }
 
@@ -122,6 +145,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/version", get(version))
+        .route("/openapi/v2", get(openapi_v2))
         .route("/api", get(|| async { Json(discovery::core_versions()) }))
         .route("/apis", get(|| async { Json(discovery::groups()) }))
         .route("/api/{*rest}", any(api))

@@ -2,10 +2,20 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 pub fn status(code: StatusCode, reason: &str, message: &str) -> Response {
-    let body = json!({
+    status_with(code, reason, message, None)
+}
+
+/// A `Status` with `details` (the object's name and kind, and the causes).
+pub fn status_with(
+    code: StatusCode,
+    reason: &str,
+    message: &str,
+    details: Option<Value>,
+) -> Response {
+    let mut body = json!({
         "kind": "Status",
         "apiVersion": "v1",
         "metadata": {},
@@ -14,6 +24,9 @@ pub fn status(code: StatusCode, reason: &str, message: &str) -> Response {
         "reason": reason,
         "code": code.as_u16(),
     });
+    if let Some(details) = details {
+        body["details"] = details;
+    }
     (
         code,
         [("content-type", "application/json")],

@@ -8,6 +8,8 @@ pub struct Target {
     pub resource: &'static ResourceInfo,
     pub namespace: Option<String>,
     pub name: Option<String>,
+    /// `status`, `scale`, `binding`: one the resource lists.
+    pub subresource: Option<String>,
 }
 
 /// None for a path no served resource matches.
@@ -18,23 +20,29 @@ pub fn parse(path: &str) -> Option<Target> {
         ["apis", group, version, rest @ ..] => (*group, *version, rest),
         _ => return None,
     };
-    let target = |plural: &str, namespace: Option<&str>, name: Option<&str>| {
+    let target = |plural: &str, namespace: Option<&str>, name: Option<&str>, sub: Option<&str>| {
         let resource = find(group, version, plural)?;
         // A namespace segment only goes with namespaced kinds.
         if namespace.is_some() && !resource.namespaced {
+            return None;
+        }
+        if sub.is_some_and(|s| !resource.subresources.contains(&s)) {
             return None;
         }
         Some(Target {
             resource,
             namespace: namespace.map(str::to_owned),
             name: name.map(str::to_owned),
+            subresource: sub.map(str::to_owned),
         })
     };
     match rest {
-        [plural] => target(plural, None, None),
-        ["namespaces", ns, plural] => target(plural, Some(ns), None),
-        ["namespaces", ns, plural, name] => target(plural, Some(ns), Some(name)),
-        [plural, name] => target(plural, None, Some(name)),
+        [plural] => target(plural, None, None, None),
+        ["namespaces", ns, plural] => target(plural, Some(ns), None, None),
+        ["namespaces", ns, plural, name] => target(plural, Some(ns), Some(name), None),
+        ["namespaces", ns, plural, name, sub] => target(plural, Some(ns), Some(name), Some(sub)),
+        [plural, name] => target(plural, None, Some(name), None),
+        [plural, name, sub] => target(plural, None, Some(name), Some(sub)),
         _ => None,
     }
 }
@@ -70,5 +78,10 @@ mod tests {
         );
         assert!(parse("/api/v1/widgets").is_none());
         assert!(parse("/apis/apps/v1/namespaces/x/deployments/d/status/extra").is_none());
+        let t = parse("/apis/apps/v1/namespaces/x/deployments/d/scale").unwrap();
+        assert_eq!(t.subresource.as_deref(), Some("scale"));
+        let t = parse("/api/v1/nodes/n1/status").unwrap();
+        assert_eq!(t.subresource.as_deref(), Some("status"));
+        assert!(parse("/api/v1/namespaces/x/configmaps/c/status").is_none());
     }
 }

@@ -1,91 +1,188 @@
 //! `?watch=true`: a stream of `{"type": ..., "object": ...}` lines. Without a
 //! resourceVersion (or with "0") the current objects come first as ADDED; a
 //! version older than the store keeps gets an ERROR event with 410 Expired,
-//! which clients answer by listing again.
+//! which clients answer by listing again. With selectors, an object that
+//! starts or stops matching is seen as ADDED or DELETED, as upstream's watch
+//! cache does; with allowWatchBookmarks, BOOKMARK events carry the revision
+//! the watcher has seen everything up to.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt as _;
 use serde_json::{Value, json};
 
+use super::errors::store_error;
 use super::object::served;
 use super::path::Target;
+use super::read::{Filter, select, wants_table};
 use crate::apiserver::routes::AppState;
-use crate::store::{Error as StoreError, EventKind, ListOptions};
+use crate::apiserver::table::{IncludeObject, table};
+use crate::store::{Error as StoreError, Event, EventKind};
 
-fn line(kind: &str, object: Value) -> Result<bytes::Bytes, std::convert::Infallible> {
-    Ok(bytes::Bytes::from(
-        json!({ "type": kind, "object": object }).to_string() + "\n",
-    ))
-}
+const BOOKMARK_EVERY: Duration = Duration::from_secs(10);
 
 fn expired(message: &str) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": "Expired", "code": 410})
 }
 
+/// What one store event means to a watcher with `filter`.
+fn classify(filter: &Filter, e: &Event) -> Option<(&'static str, Value)> {
+    let now = served(&e.kv);
+    let before = e.prev.as_ref().map(served);
+    let was = before.as_ref().is_some_and(|b| filter.matches(b));
+    match e.kind {
+        EventKind::Delete => (was || filter.matches(&now)).then_some(("DELETED", now)),
+        EventKind::Put => match (was, filter.matches(&now)) {
+            (true, true) => Some(("MODIFIED", now)),
+            (false, true) => Some(("ADDED", now)),
+            (true, false) => Some(("DELETED", now)),
+            (false, false) => None,
+        },
+    }
+}
+
+/// Encodes events, as objects or as one-row Tables (columns in the first).
+struct Encoder {
+    kind: &'static str,
+    api_version: String,
+    table: Option<IncludeObject>,
+    columns_sent: bool,
+}
+
+impl Encoder {
+    fn line(&mut self, kind: &str, object: Value) -> bytes::Bytes {
+        let object = match (&self.table, kind) {
+            (Some(include), "ADDED" | "MODIFIED" | "DELETED") => {
+                let rv = object["metadata"]["resourceVersion"].clone();
+                let mut t = table(
+                    self.kind,
+                    &[object],
+                    json!({"resourceVersion": rv}),
+                    *include,
+                );
+                if self.columns_sent {
+                    t["columnDefinitions"] = Value::Null;
+                }
+                self.columns_sent = true;
+                t
+            }
+            _ => object,
+        };
+        bytes::Bytes::from(json!({ "type": kind, "object": object }).to_string() + "\n")
+    }
+
+    fn bookmark(&mut self, rv: i64) -> bytes::Bytes {
+        let object = json!({"kind": self.kind, "apiVersion": self.api_version,
+                            "metadata": {"resourceVersion": rv.to_string()}});
+        self.line("BOOKMARK", object)
+    }
+}
+
+enum Item {
+    Event(crate::store::Result<Event>),
+    Tick,
+}
+
 pub async fn watch(
     state: Arc<AppState>,
-    _t: Target,
+    t: Target,
     prefix: String,
+    headers: &HeaderMap,
     q: &HashMap<String, String>,
 ) -> Response {
+    let filter = match Filter::from_query(t.resource.kind, q) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let timeout = q
         .get("timeoutSeconds")
         .and_then(|s| s.parse::<u64>().ok())
         .unwrap_or(1800);
+    let bookmarks = q.get("allowWatchBookmarks").is_some_and(|b| b == "true");
     let requested = q
         .get("resourceVersion")
         .and_then(|rv| rv.parse::<i64>().ok())
         .filter(|rv| *rv > 0);
+    let mut enc = Encoder {
+        kind: t.resource.kind,
+        api_version: t.resource.group_version(),
+        table: wants_table(headers)
+            .then(|| IncludeObject::from_query(q.get("includeObject").map(String::as_str))),
+        columns_sent: false,
+    };
     let mut initial = Vec::new();
     let from = match requested {
         Some(rv) => rv,
-        None => match state.store.list(&prefix, ListOptions::default()).await {
-            Ok(list) => {
-                initial = list
-                    .items
-                    .iter()
-                    .map(|kv| line("ADDED", served(kv)))
-                    .collect();
-                list.revision
+        None => match select(&*state.store, &prefix, &filter, None, None, None).await {
+            Ok((items, rv, _)) => {
+                initial = items.into_iter().map(|o| enc.line("ADDED", o)).collect();
+                rv
             }
-            Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+            Err(e) => return store_error(&t, "", e),
         },
     };
     let events = match state.store.watch(&prefix, from).await {
-        Ok(events) => events
-            .map(|event| match event {
-                Ok(e) => {
-                    let kind = match e.kind {
-                        EventKind::Put if e.prev.is_none() => "ADDED",
-                        EventKind::Put => "MODIFIED",
-                        EventKind::Delete => "DELETED",
-                    };
-                    line(kind, served(&e.kv))
-                }
-                Err(StoreError::Compacted { .. }) => line("ERROR", expired("too old resource version")),
-                Err(e) => line("ERROR", json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": e.to_string(), "code": 500})),
-            })
-            .boxed(),
+        Ok(events) => events,
         Err(StoreError::Compacted { compacted }) => {
             let msg = format!("too old resource version: {from} ({compacted})");
-            futures::stream::iter([line("ERROR", expired(&msg))]).boxed()
+            let line = enc.line("ERROR", expired(&msg));
+            return (StatusCode::OK, [("content-type", "application/json")], line).into_response();
         }
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => return store_error(&t, "", e),
     };
+    let ticks =
+        tokio_stream_interval(BOOKMARK_EVERY).filter(move |_| std::future::ready(bookmarks));
+    let merged = futures::stream::select(events.map(Item::Event), ticks.map(|_| Item::Tick));
+    // The revision every event up to which has been sent (or skipped).
+    let mut seen = from;
+    let lines = merged
+        .scan(false, move |ended, item| {
+            if *ended {
+                return std::future::ready(None);
+            }
+            let out = match item {
+                Item::Tick => Some(enc.bookmark(seen)),
+                Item::Event(Ok(e)) => {
+                    seen = e.revision();
+                    classify(&filter, &e).map(|(kind, obj)| enc.line(kind, obj))
+                }
+                Item::Event(Err(StoreError::Compacted { .. })) => {
+                    *ended = true;
+                    Some(enc.line("ERROR", expired("too old resource version")))
+                }
+                Item::Event(Err(e)) => {
+                    *ended = true;
+                    Some(enc.line("ERROR", json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": e.to_string(), "code": 500})))
+                }
+            };
+            std::future::ready(Some(out))
+        })
+        .filter_map(std::future::ready);
     let deadline = tokio::time::sleep(Duration::from_secs(timeout));
     let stream = futures::stream::iter(initial)
-        .chain(events)
-        .take_until(deadline);
+        .chain(lines)
+        .take_until(deadline)
+        .map(Ok::<_, std::convert::Infallible>);
     (
         StatusCode::OK,
         [("content-type", "application/json")],
         Body::from_stream(stream),
     )
         .into_response()
+}
+
+/// A tick every `period`, the first one after a full period.
+fn tokio_stream_interval(period: Duration) -> impl futures::Stream<Item = ()> {
+    futures::stream::unfold(
+        tokio::time::interval_at(tokio::time::Instant::now() + period, period),
+        |mut i| async move {
+            i.tick().await;
+            Some(((), i))
+        },
+    )
 }

@@ -1,0 +1,172 @@
+//! get and list, as JSON or as the `Table` kubectl prints.
+
+use std::collections::HashMap;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use super::errors::{bad_request, json_response, not_found, store_error};
+use super::object::served;
+use super::path::Target;
+use crate::apiserver::routes::AppState;
+use crate::apiserver::select::{FieldSelector, LabelSelector};
+use crate::apiserver::table::{IncludeObject, table};
+use crate::store::{ListOptions, Store};
+
+/// Whether the client asked for a `Table` (kubectl get does).
+pub fn wants_table(headers: &HeaderMap) -> bool {
+    headers
+        .get("accept")
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("as=Table"))
+}
+
+/// labelSelector and fieldSelector together.
+pub struct Filter {
+    labels: LabelSelector,
+    fields: FieldSelector,
+}
+
+impl Filter {
+    pub fn from_query(kind: &str, q: &HashMap<String, String>) -> Result<Filter, Response> {
+        let get = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
+        let labels = LabelSelector::parse(get("labelSelector"))
+            .map_err(|e| bad_request(&format!("unable to parse requirement: {e}")))?;
+        let fields =
+            FieldSelector::parse(get("fieldSelector"), kind).map_err(|e| bad_request(&e))?;
+        Ok(Filter { labels, fields })
+    }
+
+    pub fn matches(&self, obj: &Value) -> bool {
+        self.labels.matches(&obj["metadata"]["labels"]) && self.fields.matches(obj)
+    }
+}
+
+fn render(
+    t: &Target,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+    items: Vec<Value>,
+    meta: Value,
+) -> Value {
+    if wants_table(headers) {
+        let include = IncludeObject::from_query(q.get("includeObject").map(String::as_str));
+        return table(t.resource.kind, &items, meta, include);
+    }
+    json!({
+        "kind": format!("{}List", t.resource.kind),
+        "apiVersion": t.resource.group_version(),
+        "metadata": meta,
+        "items": items,
+    })
+}
+
+pub async fn get(
+    state: &AppState,
+    t: &Target,
+    key: &str,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+) -> Response {
+    let name = t.name.as_deref().unwrap_or_default();
+    let obj = match state.store.get(key).await {
+        Ok(Some(kv)) => served(&kv),
+        Ok(None) => return not_found(t, name),
+        Err(e) => return store_error(t, name, e),
+    };
+    if wants_table(headers) {
+        let rv = obj["metadata"]["resourceVersion"].clone();
+        return json_response(
+            StatusCode::OK,
+            &render(t, headers, q, vec![obj], json!({"resourceVersion": rv})),
+        );
+    }
+    json_response(StatusCode::OK, &obj)
+}
+
+/// `continue` tokens carry the last key read and the list's revision, so
+/// every page is read at the same revision.
+fn decode_continue(token: &str) -> Option<(String, i64)> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()?;
+    let v: Value = serde_json::from_slice(&raw).ok()?;
+    Some((v["start"].as_str()?.to_owned(), v["rv"].as_i64()?))
+}
+
+fn encode_continue(start: &str, rv: i64) -> String {
+    let token = json!({ "start": start, "rv": rv }).to_string();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token)
+}
+
+/// One page of matching objects: reads on until `limit` match or the
+/// prefix ends. Returns the items, the revision and where the next page
+/// starts.
+pub async fn select(
+    store: &dyn Store,
+    prefix: &str,
+    filter: &Filter,
+    limit: Option<usize>,
+    mut start_after: Option<String>,
+    mut revision: Option<i64>,
+) -> crate::store::Result<(Vec<Value>, i64, Option<String>)> {
+    let mut items = Vec::new();
+    loop {
+        let want = limit.map(|l| l - items.len());
+        let page = store
+            .list(
+                prefix,
+                ListOptions {
+                    revision,
+                    limit: want,
+                    start_after: start_after.clone(),
+                },
+            )
+            .await?;
+        revision = Some(page.revision);
+        let last = page.items.last().map(|kv| kv.key.clone());
+        items.extend(page.items.iter().map(served).filter(|o| filter.matches(o)));
+        let full = limit.is_some_and(|l| items.len() >= l);
+        match (page.more, last) {
+            (true, Some(last)) if full => return Ok((items, page.revision, Some(last))),
+            (true, Some(last)) => start_after = Some(last),
+            _ => return Ok((items, page.revision, None)),
+        }
+    }
+}
+
+pub async fn list(
+    state: &AppState,
+    t: &Target,
+    prefix: &str,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+) -> Response {
+    let filter = match Filter::from_query(t.resource.kind, q) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0);
+    let (start_after, revision) = match q.get("continue").filter(|c| !c.is_empty()) {
+        Some(token) => match decode_continue(token) {
+            Some((start, rv)) => (Some(start), Some(rv)),
+            None => return bad_request("continue: invalid token"),
+        },
+        None => (None, None),
+    };
+    let (items, rv, next) =
+        match select(&*state.store, prefix, &filter, limit, start_after, revision).await {
+            Ok(r) => r,
+            Err(e) => return store_error(t, "", e),
+        };
+    let mut meta = json!({ "resourceVersion": rv.to_string() });
+    if let Some(next) = next {
+        meta["continue"] = json!(encode_continue(&next, rv));
+    }
+    json_response(StatusCode::OK, &render(t, headers, q, items, meta))
+}
