@@ -5,11 +5,12 @@
 //! directory lock, automatic compaction, lagging watchers, and surviving
 //! `kill -9` in the middle of a burst of writes.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,7 @@ use control::store::{
     conformance,
 };
 use futures::StreamExt;
+use support::etcd::EtcdServer;
 use tempfile::TempDir;
 
 /// Runs each named check of the suite on a fresh store of every engine:
@@ -76,94 +78,6 @@ async fn etcd_store() -> Fixture<EtcdServer> {
         store: Arc::new(store),
         _server: server,
     }
-}
-
-const ETCD: &str = "/usr/bin/etcd";
-
-/// A single-member etcd on free loopback ports, killed when dropped.
-struct EtcdServer {
-    child: Child,
-    url: String,
-    _dir: TempDir,
-}
-
-impl EtcdServer {
-    async fn start() -> Self {
-        assert!(
-            Path::new(ETCD).exists(),
-            "{ETCD} is missing: the etcd store tests run the real etcd; \
-             `cargo xtask setup` installs it (Debian package etcd-server)"
-        );
-        // A port picked free can be taken before etcd binds it: try again.
-        let mut failures = Vec::new();
-        for _ in 0..3 {
-            match Self::try_start().await {
-                Ok(server) => return server,
-                Err(why) => failures.push(why),
-            }
-        }
-        panic!("etcd did not start:\n{}", failures.join("\n---\n"));
-    }
-
-    async fn try_start() -> Result<Self, String> {
-        let dir = tempfile::tempdir().unwrap();
-        let (client, peer) = free_ports();
-        let url = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        let log_path = dir.path().join("etcd.log");
-        let log = std::fs::File::create(&log_path).unwrap();
-        let child = Command::new(ETCD)
-            .arg("--name=conformance")
-            .arg(format!("--data-dir={}", dir.path().join("data").display()))
-            .arg(format!("--listen-client-urls={url}"))
-            .arg(format!("--advertise-client-urls={url}"))
-            .arg(format!("--listen-peer-urls={peer_url}"))
-            .arg(format!("--initial-advertise-peer-urls={peer_url}"))
-            .arg(format!("--initial-cluster=conformance={peer_url}"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("cannot run {ETCD}: {e}"))?;
-        let mut server = EtcdServer {
-            child,
-            url,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                return Err(format!("etcd exited ({status}):\n{log}"));
-            }
-            if EtcdStore::connect(std::slice::from_ref(&server.url), None)
-                .await
-                .is_ok()
-            {
-                return Ok(server);
-            }
-            if Instant::now() > deadline {
-                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                return Err(format!("etcd did not answer within 30s:\n{log}"));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for EtcdServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_ports() -> (u16, u16) {
-    let a = TcpListener::bind("127.0.0.1:0").unwrap();
-    let b = TcpListener::bind("127.0.0.1:0").unwrap();
-    (
-        a.local_addr().unwrap().port(),
-        b.local_addr().unwrap().port(),
-    )
 }
 
 #[tokio::test]

@@ -1,4 +1,6 @@
-//! `cargo xtask bench`: benchmarks against release builds of the agent.
+//! `cargo xtask bench`: benchmarks against release builds: the data plane by
+//! default, `cargo xtask bench api` for the API server and the programming
+//! latency from an API write to the eBPF map.
 
 use std::{ffi::OsString, process::Command};
 
@@ -10,7 +12,11 @@ pub fn bench(args: &[OsString]) -> Result<()> {
     setup::setup(false)?;
     build::build(true)?;
     let bin_dir = util::profile_dir(true);
-    let mut cmd = Command::new(bin_dir.join("skiff-bench"));
+    let (bin, args) = match args.first().and_then(|a| a.to_str()) {
+        Some("api") => ("skiff-bench-api", &args[1..]),
+        _ => ("skiff-bench", args),
+    };
+    let mut cmd = Command::new(bin_dir.join(bin));
     cmd.args(args)
         .current_dir(util::workspace_root())
         .env("SKIFF_BIN_DIR", bin_dir);

@@ -23,6 +23,8 @@ pub struct Allocator {
     store: Arc<dyn Store>,
     pub cidr: IpNetwork,
     pub node_ports: RangeInclusive<u16>,
+    ips: Arc<Pool>,
+    ports: Arc<Pool>,
 }
 
 /// What a Service holds: its cluster IP (if any) and node ports.
@@ -75,46 +77,152 @@ fn needs_node_ports(spec: &Value) -> bool {
     matches!(spec["type"].as_str(), Some("NodePort" | "LoadBalancer"))
 }
 
+/// The free and taken values of one range, cached: the store holds the
+/// truth (a claim key per value), the cache only spares a scan of every claim
+/// per allocation and hands concurrent requests different candidates.
+struct Pool {
+    prefix: &'static str,
+    size: usize,
+    /// Where dynamic allocation starts: above a small band at the bottom
+    /// left for values chosen by hand.
+    first_dynamic: usize,
+    state: tokio::sync::Mutex<PoolState>,
+}
+
+#[derive(Default)]
+struct PoolState {
+    taken: Option<HashSet<String>>,
+    cursor: usize,
+}
+
 impl Allocator {
     pub fn new(store: Arc<dyn Store>, cidr: IpNetwork, node_ports: RangeInclusive<u16>) -> Self {
+        let ip_count = match cidr {
+            // Neither the network nor the broadcast address.
+            IpNetwork::V4(n) => (1usize << (32 - n.prefix())).saturating_sub(2),
+            IpNetwork::V6(n) => 1usize << (128 - n.prefix()).min(20),
+        };
+        let port_count = usize::from(*node_ports.end() - *node_ports.start()) + 1;
+        let pool = |prefix, size: usize| {
+            Arc::new(Pool {
+                prefix,
+                size,
+                first_dynamic: if size > 64 { 16 } else { 0 },
+                state: Default::default(),
+            })
+        };
         Self {
             store,
             cidr,
+            ips: pool(IPS, ip_count),
+            ports: pool(PORTS, port_count),
             node_ports,
         }
     }
 
-    async fn taken(&self, prefix: &str) -> Result<HashSet<String>, StoreError> {
-        let list = self.store.list(prefix, ListOptions::default()).await?;
-        Ok(list
-            .items
-            .into_iter()
-            .map(|kv| kv.key[prefix.len()..].to_owned())
-            .collect())
-    }
-
-    /// Claims `key` for `who`; false if someone holds it.
-    async fn claim(&self, key: String, who: &str) -> Result<bool, StoreError> {
-        match self.store.create(&key, who.as_bytes().to_vec()).await {
-            Ok(_) => Ok(true),
-            Err(StoreError::AlreadyExists) => Ok(false),
-            Err(e) => Err(e),
+    /// The `n`th usable address of the range.
+    fn nth_ip(&self, n: usize) -> IpAddr {
+        match self.cidr {
+            IpNetwork::V4(net) => {
+                std::net::Ipv4Addr::from(u32::from(net.network()) + 1 + n as u32).into()
+            }
+            IpNetwork::V6(net) => {
+                std::net::Ipv6Addr::from(u128::from(net.network()) + 1 + n as u128).into()
+            }
         }
     }
 
-    /// The usable addresses: neither the network address nor, for IPv4, the
-    /// broadcast one. The first is the `kubernetes` Service's.
-    fn addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
-        let first = self.cidr.network();
-        let last = self.cidr.broadcast();
-        self.cidr
-            .iter()
-            .filter(move |ip| *ip != first && !(ip.is_ipv4() && *ip == last))
+    fn ip_index(&self, ip: IpAddr) -> Option<usize> {
+        let n = match (self.cidr, ip) {
+            (IpNetwork::V4(net), IpAddr::V4(ip)) if net.contains(ip) => {
+                u128::from(u32::from(ip).checked_sub(u32::from(net.network()) + 1)?)
+            }
+            (IpNetwork::V6(net), IpAddr::V6(ip)) if net.contains(ip) => {
+                u128::from(ip).checked_sub(u128::from(net.network()) + 1)?
+            }
+            _ => return None,
+        };
+        usize::try_from(n).ok().filter(|n| *n < self.ips.size)
     }
 
     /// The first usable address, kept for the `kubernetes` Service.
     pub fn first_ip(&self) -> IpAddr {
-        self.addresses().next().expect("a service CIDR with room")
+        self.nth_ip(0)
+    }
+
+    async fn load(&self, pool: &Pool) -> Result<HashSet<String>, StoreError> {
+        let list = self.store.list(pool.prefix, ListOptions::default()).await?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|kv| kv.key[pool.prefix.len()..].to_owned())
+            .collect())
+    }
+
+    /// Claims `value` for `who`; false if someone holds it.
+    async fn claim(&self, pool: &Pool, value: &str, who: &str) -> Result<bool, StoreError> {
+        let key = format!("{}{value}", pool.prefix);
+        let claimed = match self.store.create(&key, who.as_bytes().to_vec()).await {
+            Ok(_) => true,
+            Err(StoreError::AlreadyExists) => false,
+            Err(e) => return Err(e),
+        };
+        if let Some(taken) = pool.state.lock().await.taken.as_mut() {
+            taken.insert(value.to_owned());
+        }
+        Ok(claimed)
+    }
+
+    /// A free value of `pool`, claimed for `who`, or None when it is full.
+    async fn next_free(
+        &self,
+        pool: &Pool,
+        who: &str,
+        nth: impl Fn(usize) -> String,
+    ) -> Result<Option<String>, StoreError> {
+        let mut reloaded = false;
+        loop {
+            let candidate = {
+                let mut state = pool.state.lock().await;
+                if state.taken.is_none()
+                    || !reloaded && state.taken.as_ref().is_some_and(|t| t.len() >= pool.size)
+                {
+                    state.taken = Some(self.load(pool).await?);
+                    reloaded = true;
+                }
+                let start = state.cursor.max(pool.first_dynamic);
+                let taken = state.taken.as_ref().expect("loaded above");
+                let found = (0..pool.size)
+                    .map(|i| (start + i) % pool.size)
+                    .map(|i| (i, nth(i)))
+                    .find(|(_, v)| !taken.contains(v));
+                match found {
+                    Some((i, v)) => {
+                        state.cursor = i + 1;
+                        state.taken.as_mut().expect("loaded").insert(v.clone());
+                        v
+                    }
+                    // Other API servers may have freed some since the cache
+                    // was filled.
+                    None if !reloaded => {
+                        state.taken = None;
+                        reloaded = true;
+                        continue;
+                    }
+                    None => return Ok(None),
+                }
+            };
+            match self.claim(pool, &candidate, who).await {
+                Ok(true) => return Ok(Some(candidate)),
+                Ok(false) => continue,
+                Err(e) => {
+                    if let Some(t) = pool.state.lock().await.taken.as_mut() {
+                        t.remove(&candidate);
+                    }
+                    return Err(e);
+                }
+            }
+        }
     }
 
     async fn allocate_ip(
@@ -124,7 +232,7 @@ impl Allocator {
     ) -> Result<IpAddr, FieldError> {
         if let Some(ip) = requested {
             let list = json!([ip.to_string()]);
-            if !self.cidr.contains(ip) || !self.addresses().any(|a| a == ip) {
+            if self.ip_index(ip).is_none() {
                 return Err(FieldError::invalid(
                     "spec.clusterIPs",
                     list,
@@ -134,7 +242,7 @@ impl Allocator {
                     ),
                 ));
             }
-            return match self.claim(format!("{IPS}{ip}"), who).await {
+            return match self.claim(&self.ips, &ip.to_string(), who).await {
                 Ok(true) => Ok(ip),
                 Ok(false) => Err(FieldError::invalid(
                     "spec.clusterIPs",
@@ -144,34 +252,19 @@ impl Allocator {
                 Err(e) => Err(internal(e)),
             };
         }
-        loop {
-            let taken = self.taken(IPS).await.map_err(internal)?;
-            // Dynamic addresses come from above a small band at the bottom
-            // that is left for addresses chosen by hand, then from the band.
-            let band = 16usize;
-            let all: Vec<IpAddr> = self.addresses().take(taken.len() + band + 1).collect();
-            let free = all
-                .iter()
-                .skip(band)
-                .chain(all.iter().take(band))
-                .find(|ip| !taken.contains(&ip.to_string()))
-                .copied();
-            let Some(ip) = free else {
-                return Err(FieldError::forbidden(
-                    "spec.clusterIPs",
-                    format!(
-                        "failed to allocate a serviceIP: range {} is full",
-                        self.cidr
-                    ),
-                ));
-            };
-            if self
-                .claim(format!("{IPS}{ip}"), who)
-                .await
-                .map_err(internal)?
-            {
-                return Ok(ip);
-            }
+        let found = self
+            .next_free(&self.ips, who, |i| self.nth_ip(i).to_string())
+            .await
+            .map_err(internal)?;
+        match found.and_then(|ip| ip.parse().ok()) {
+            Some(ip) => Ok(ip),
+            None => Err(FieldError::forbidden(
+                "spec.clusterIPs",
+                format!(
+                    "failed to allocate a serviceIP: range {} is full",
+                    self.cidr
+                ),
+            )),
         }
     }
 
@@ -193,7 +286,7 @@ impl Allocator {
                     ),
                 ));
             }
-            return match self.claim(format!("{PORTS}{port}"), who).await {
+            return match self.claim(&self.ports, &port.to_string(), who).await {
                 Ok(true) => Ok(port),
                 Ok(false) => Err(FieldError::invalid(
                     field,
@@ -203,22 +296,14 @@ impl Allocator {
                 Err(e) => Err(internal(e)),
             };
         }
-        loop {
-            let taken = self.taken(PORTS).await.map_err(internal)?;
-            let free = self
-                .node_ports
-                .clone()
-                .find(|p| !taken.contains(&p.to_string()));
-            let Some(port) = free else {
-                return Err(FieldError::forbidden(field, "range is full"));
-            };
-            if self
-                .claim(format!("{PORTS}{port}"), who)
-                .await
-                .map_err(internal)?
-            {
-                return Ok(port);
-            }
+        let first = *self.node_ports.start() as usize;
+        let found = self
+            .next_free(&self.ports, who, |i| (first + i).to_string())
+            .await
+            .map_err(internal)?;
+        match found.and_then(|p| p.parse().ok()) {
+            Some(port) => Ok(port),
+            None => Err(FieldError::forbidden(field, "range is full")),
         }
     }
 
@@ -322,11 +407,19 @@ impl Allocator {
     }
 
     async fn release(&self, held: &Held) {
-        for key in held.keys() {
-            if let Err(e) = self.store.delete(&key, None).await
-                && !matches!(e, StoreError::NotFound)
-            {
-                tracing::warn!(%key, error = %e, "could not release; the next start repairs it");
+        let ips = held.ip.iter().map(|ip| (&self.ips, ip.to_string()));
+        let ports = held.ports.iter().map(|p| (&self.ports, p.to_string()));
+        for (pool, value) in ips.chain(ports) {
+            let key = format!("{}{value}", pool.prefix);
+            match self.store.delete(&key, None).await {
+                Ok(_) | Err(StoreError::NotFound) => {
+                    if let Some(t) = pool.state.lock().await.taken.as_mut() {
+                        t.remove(&value);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(%key, error = %e, "could not release; the next start repairs it")
+                }
             }
         }
     }
@@ -343,6 +436,9 @@ impl Allocator {
                     freed += 1;
                 }
             }
+        }
+        for pool in [&self.ips, &self.ports] {
+            pool.state.lock().await.taken = None;
         }
         Ok(freed)
     }

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use std::collections::HashMap;
 
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
@@ -85,8 +86,12 @@ async fn api(
     uri: Uri,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => return unreadable(e),
+    };
     let path = uri.path();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let listing = match segs.as_slice() {
@@ -138,6 +143,19 @@ async fn openapi_v2(headers: HeaderMap) -> Response {
 
 /// Bodies beyond this get 413, as kube-apiserver's 3 MiB request limit.
 const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// A body the server would not read, as a `Status`: clients print its
+/// message, where a bare text body leaves them with only the code.
+fn unreadable(e: BytesRejection) -> Response {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            &format!("Request entity too large: limit is {MAX_BODY}"),
+        );
+    }
+    status(e.status(), "BadRequest", &e.body_text())
+}
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod etcd;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
@@ -36,6 +38,19 @@ pub fn kubectl_current() -> PathBuf {
 pub fn kubectl_legacy() -> PathBuf {
     let path = std::env::var_os("SKIFF_KUBECTL_1_20").map(PathBuf::from).expect(
         "SKIFF_KUBECTL_1_20 is not set: run the tests with `cargo xtask test`, which installs kubectl 1.20",
+    );
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask setup`",
+        path.display()
+    );
+    path
+}
+
+/// The Python of the venv `cargo xtask setup` makes, with the `kubernetes` client.
+pub fn python() -> PathBuf {
+    let path = std::env::var_os("SKIFF_PYTHON").map(PathBuf::from).expect(
+        "SKIFF_PYTHON is not set: run the tests with `cargo xtask test`, which installs a Python with the `kubernetes` client",
     );
     assert!(
         path.exists(),

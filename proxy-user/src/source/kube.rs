@@ -14,6 +14,10 @@ use tracing::{info, warn};
 
 use super::{Objects, Snapshots, latest};
 
+/// How long a first change waits for the ones that come with it (a Service
+/// and its EndpointSlice, written one after the other).
+const SETTLE: Duration = Duration::from_millis(10);
+
 pub async fn spawn_kube(client: Client, min_sync_period: Duration) -> anyhow::Result<Snapshots> {
     let (tx, rx) = latest();
     let changed = Arc::new(Notify::new());
@@ -44,9 +48,13 @@ pub async fn spawn_kube(client: Client, min_sync_period: Duration) -> anyhow::Re
             if !tx.put(objects) {
                 return;
             }
+            let synced = tokio::time::Instant::now();
             changed.notified().await;
-            // Let a burst of events settle into one snapshot.
-            tokio::time::sleep(min_sync_period).await;
+            // After a quiet spell a change goes out almost at once (what
+            // arrives with it in SETTLE joins it); during a burst, syncs are
+            // at least min_sync_period apart, as kube-proxy's are.
+            let settled = tokio::time::Instant::now() + SETTLE;
+            tokio::time::sleep_until(settled.max(synced + min_sync_period)).await;
         }
     });
     Ok(rx)

@@ -1,4 +1,4 @@
-//! The agent against the project's own API server: objects created with
+//! The agent against the project's own API server: objects applied with
 //! kubectl reach the eBPF maps through kube-rs watches.
 
 use std::time::{Duration, Instant};
@@ -31,21 +31,29 @@ fn eventually(
 }
 
 #[test]
-fn objects_created_with_kubectl_are_balanced_and_deleting_the_slice_refuses() {
+fn objects_applied_with_kubectl_are_balanced_and_deleting_the_slice_refuses() {
     let cp = ControlPlane::start();
     let mut lab = Lab::new(2);
     let mut cfg = lab.agent_config();
     cfg.kubeconfig = Some(cp.kubeconfig());
     lab.start_agent_with(cfg);
 
+    // As a user writes them: without the metadata the server owns. The
+    // address is inside the server's service range (10.96.0.0/12).
+    let objects: Vec<_> = lab
+        .web("web", "10.96.4.10", None)
+        .into_iter()
+        .map(|mut o| {
+            let meta = o["metadata"].as_object_mut().unwrap();
+            meta.remove("uid");
+            meta.remove("resourceVersion");
+            o
+        })
+        .collect();
     let manifest = lab.dir.path().join("web.yaml");
-    std::fs::write(&manifest, yaml(&lab.web("web", "10.96.4.10", None))).unwrap();
-    let created = cp.kubectl_ok(&[
-        "create",
-        "--validate=false",
-        "-f",
-        manifest.to_str().unwrap(),
-    ]);
+    std::fs::write(&manifest, yaml(&objects)).unwrap();
+    // kubectl validates against the server (fieldValidation=Strict).
+    let created = cp.kubectl_ok(&["apply", "-f", manifest.to_str().unwrap()]);
     assert!(
         created.contains("service/web created")
             && created.contains("endpointslice.discovery.k8s.io/web-1 created"),

@@ -26,6 +26,15 @@ use crate::apiserver::routes::AppState;
 pub use object::{now, prepare_create, served};
 pub use path::{Target, parse};
 
+/// A boolean query parameter, read as upstream's Go does (`strconv.ParseBool`):
+/// the Python client sends `watch=True`.
+fn flag(q: &HashMap<String, String>, name: &str) -> bool {
+    matches!(
+        q.get(name).map(String::as_str),
+        Some("1" | "t" | "T" | "true" | "True" | "TRUE")
+    )
+}
+
 pub async fn handle(
     state: Arc<AppState>,
     method: Method,
@@ -37,7 +46,7 @@ pub async fn handle(
     let key = t.resource.key(t.namespace.as_deref(), t.name.as_deref());
     let q = &query;
     let h = &headers;
-    let watching = matches!(q.get("watch").map(String::as_str), Some("true" | "1"));
+    let watching = flag(q, "watch");
     match (method, t.name.is_some(), t.subresource.as_deref()) {
         (Method::GET, true, None | Some("status" | "scale")) => {
             if t.subresource.is_some() {

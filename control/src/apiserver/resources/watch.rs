@@ -103,7 +103,7 @@ pub async fn watch(
         .get("timeoutSeconds")
         .and_then(|s| s.parse::<u64>().ok())
         .unwrap_or(1800);
-    let bookmarks = q.get("allowWatchBookmarks").is_some_and(|b| b == "true");
+    let bookmarks = super::flag(q, "allowWatchBookmarks");
     let requested = q
         .get("resourceVersion")
         .and_then(|rv| rv.parse::<i64>().ok())
