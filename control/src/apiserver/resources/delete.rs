@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::errors::{bad_request, conflict, json_response, not_found, store_error};
 use super::object::{from_now, served};
 use super::path::Target;
-use super::read::{Filter, select};
+use super::read::{Filter, select, values};
 use super::write::{deletion_done, dry_run};
 use crate::apiserver::routes::AppState;
 use crate::apiserver::status::status;
@@ -223,7 +223,7 @@ pub async fn delete_collection(
         Err(e) => return store_error(t, "", e),
     };
     let mut gone = Vec::new();
-    for obj in items {
+    for obj in values(items) {
         let meta = &obj["metadata"];
         let key = t
             .resource

@@ -1,7 +1,10 @@
 //! Objects as stored and as served. The store keeps the JSON without
 //! `resourceVersion`: the store's revision is the version, set on the way out.
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
+use serde_json::{Map, Value, json};
 
 use crate::apiserver::validation::{self, FieldError};
 use crate::store::KeyValue;
@@ -13,6 +16,22 @@ pub fn served(kv: &KeyValue) -> Value {
         meta.insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
     }
     obj
+}
+
+/// The same, as JSON text, decoding only the metadata: lists of thousands of
+/// objects are served at a fraction of the time and memory of full values.
+pub fn served_text(kv: &KeyValue) -> Box<RawValue> {
+    let splice = || -> Option<Box<RawValue>> {
+        let mut top: BTreeMap<&str, &RawValue> = serde_json::from_slice(&kv.value).ok()?;
+        let mut meta: Map<String, Value> = serde_json::from_str(top.get("metadata")?.get()).ok()?;
+        meta.insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
+        let meta = RawValue::from_string(serde_json::to_string(&meta).ok()?).ok()?;
+        top.insert("metadata", &meta);
+        RawValue::from_string(serde_json::to_string(&top).ok()?).ok()
+    };
+    splice().unwrap_or_else(|| {
+        RawValue::from_string(served(kv).to_string()).expect("a value serializes to JSON")
+    })
 }
 
 pub fn now() -> Value {
@@ -86,6 +105,21 @@ pub fn prepare_create(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn served_text_is_served() {
+        let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"metadata": "{\"x\"}"},
+                         "metadata": {"name": "a", "labels": {"k": "v"}}});
+        let kv = KeyValue {
+            key: "/k".into(),
+            value: obj.to_string().into_bytes(),
+            create_revision: 3,
+            mod_revision: 7,
+        };
+        let text: Value = serde_json::from_str(served_text(&kv).get()).unwrap();
+        assert_eq!(text, served(&kv));
+        assert_eq!(text["metadata"]["resourceVersion"], "7");
+    }
 
     #[test]
     fn create_fills_server_metadata() {

@@ -3,12 +3,13 @@
 use std::collections::HashMap;
 
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use base64::Engine as _;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::errors::{bad_request, json_response, not_found, store_error};
-use super::object::served;
+use super::object::{served, served_text};
 use super::path::Target;
 use crate::apiserver::routes::AppState;
 use crate::apiserver::select::{FieldSelector, LabelSelector};
@@ -41,6 +42,11 @@ impl Filter {
 
     pub fn matches(&self, obj: &Value) -> bool {
         self.labels.matches(&obj["metadata"]["labels"]) && self.fields.matches(obj)
+    }
+
+    /// Selects everything.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
     }
 }
 
@@ -101,9 +107,9 @@ fn encode_continue(start: &str, rv: i64) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token)
 }
 
-/// One page of matching objects: reads on until `limit` match or the
-/// prefix ends. Returns the items, the revision and where the next page
-/// starts.
+/// One page of matching objects, as JSON text: reads on until `limit` match
+/// or the prefix ends. Returns the items, the revision and where the next
+/// page starts. Objects are decoded only when a selector needs them.
 pub async fn select(
     store: &dyn Store,
     prefix: &str,
@@ -111,7 +117,7 @@ pub async fn select(
     limit: Option<usize>,
     mut start_after: Option<String>,
     mut revision: Option<i64>,
-) -> crate::store::Result<(Vec<Value>, i64, Option<String>)> {
+) -> crate::store::Result<(Vec<Box<RawValue>>, i64, Option<String>)> {
     let mut items = Vec::new();
     loop {
         let want = limit.map(|l| l - items.len());
@@ -127,7 +133,17 @@ pub async fn select(
             .await?;
         revision = Some(page.revision);
         let last = page.items.last().map(|kv| kv.key.clone());
-        items.extend(page.items.iter().map(served).filter(|o| filter.matches(o)));
+        if filter.is_empty() {
+            items.extend(page.items.iter().map(served_text));
+        } else {
+            items.extend(
+                page.items
+                    .iter()
+                    .map(served)
+                    .filter(|o| filter.matches(o))
+                    .filter_map(|o| RawValue::from_string(o.to_string()).ok()),
+            );
+        }
         let full = limit.is_some_and(|l| items.len() >= l);
         match (page.more, last) {
             (true, Some(last)) if full => return Ok((items, page.revision, Some(last))),
@@ -135,6 +151,14 @@ pub async fn select(
             _ => return Ok((items, page.revision, None)),
         }
     }
+}
+
+/// Decoded objects, for the few callers that work on them.
+pub fn values(items: Vec<Box<RawValue>>) -> Vec<Value> {
+    items
+        .iter()
+        .filter_map(|raw| serde_json::from_str(raw.get()).ok())
+        .collect()
 }
 
 pub async fn list(
@@ -168,5 +192,25 @@ pub async fn list(
     if let Some(next) = next {
         meta["continue"] = json!(encode_continue(&next, rv));
     }
-    json_response(StatusCode::OK, &render(t, headers, q, items, meta))
+    if wants_table(headers) {
+        return json_response(StatusCode::OK, &render(t, headers, q, values(items), meta));
+    }
+    // The list is written around the items' text, never decoded as a whole.
+    let list = List {
+        kind: format!("{}List", t.resource.kind),
+        api_version: t.resource.group_version(),
+        metadata: meta,
+        items,
+    };
+    let body = serde_json::to_string(&list).expect("a list serializes");
+    (StatusCode::OK, [("content-type", "application/json")], body).into_response()
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct List {
+    kind: String,
+    api_version: String,
+    metadata: Value,
+    items: Vec<Box<RawValue>>,
 }

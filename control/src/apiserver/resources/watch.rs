@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::errors::store_error;
 use super::object::served;
 use super::path::Target;
-use super::read::{Filter, select, wants_table};
+use super::read::{Filter, select, values, wants_table};
 use crate::apiserver::routes::AppState;
 use crate::apiserver::table::{IncludeObject, table};
 use crate::store::{Error as StoreError, Event, EventKind};
@@ -120,7 +120,10 @@ pub async fn watch(
         Some(rv) => rv,
         None => match select(&*state.store, &prefix, &filter, None, None, None).await {
             Ok((items, rv, _)) => {
-                initial = items.into_iter().map(|o| enc.line("ADDED", o)).collect();
+                initial = values(items)
+                    .into_iter()
+                    .map(|o| enc.line("ADDED", o))
+                    .collect();
                 rv
             }
             Err(e) => return store_error(&t, "", e),
