@@ -215,13 +215,23 @@ mod kube_client {
 
     #[tokio::test]
     async fn a_watcher_sees_every_change() {
+        sees_every_change(watcher::Config::default()).await;
+    }
+
+    /// A streaming list: initial events end with a bookmark, without a list.
+    #[tokio::test]
+    async fn a_streaming_list_watcher_sees_every_change() {
+        sees_every_change(watcher::Config::default().streaming_lists()).await;
+    }
+
+    async fn sees_every_change(config: watcher::Config) {
         let server = Server::start();
         let api: Api<ConfigMap> = Api::namespaced(client(&server).await, "default");
         api.create(&PostParams::default(), &cm("before", "1"))
             .await
             .unwrap();
 
-        let mut stream = watcher(api.clone(), watcher::Config::default()).boxed();
+        let mut stream = watcher(api.clone(), config).boxed();
         let mut seen = Vec::new();
         let writer = {
             let api = api.clone();
@@ -236,7 +246,7 @@ mod kube_client {
             })
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while seen.len() < 3 {
+        while seen.len() < 4 {
             let event = tokio::time::timeout_at(deadline, stream.next())
                 .await
                 .expect("events in time")
@@ -249,11 +259,15 @@ mod kube_client {
                 watcher::Event::Delete(o) => {
                     seen.push(format!("delete {}", o.metadata.name.unwrap()))
                 }
-                _ => {}
+                watcher::Event::InitDone => seen.push("init done".into()),
+                watcher::Event::Init => {}
             }
         }
         writer.await.unwrap();
-        assert_eq!(seen, ["apply before", "apply after", "delete before"]);
+        assert_eq!(
+            seen,
+            ["apply before", "init done", "apply after", "delete before"]
+        );
     }
 
     #[test]

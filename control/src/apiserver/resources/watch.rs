@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt as _;
 use serde_json::{Value, json};
 
-use super::errors::store_error;
+use super::errors::{bad_request, store_error};
 use super::object::served;
 use super::path::Target;
 use super::read::{Filter, select, values, wants_table};
@@ -81,6 +81,14 @@ impl Encoder {
                             "metadata": {"resourceVersion": rv.to_string()}});
         self.line("BOOKMARK", object)
     }
+
+    /// The bookmark that ends the initial events of a streaming list.
+    fn initial_events_end(&mut self, rv: i64) -> bytes::Bytes {
+        let object = json!({"kind": self.kind, "apiVersion": self.api_version,
+                            "metadata": {"resourceVersion": rv.to_string(),
+                                         "annotations": {"k8s.io/initial-events-end": "true"}}});
+        self.line("BOOKMARK", object)
+    }
 }
 
 enum Item {
@@ -115,8 +123,14 @@ pub async fn watch(
             .then(|| IncludeObject::from_query(q.get("includeObject").map(String::as_str))),
         columns_sent: false,
     };
+    // A streaming list (sendInitialEvents) starts with the current objects
+    // whatever the version, and marks their end with a bookmark.
+    let streaming = super::flag(q, "sendInitialEvents");
+    if streaming && !bookmarks {
+        return bad_request("sendInitialEvents requires allowWatchBookmarks=true");
+    }
     let mut initial = Vec::new();
-    let from = match requested {
+    let from = match requested.filter(|_| !streaming) {
         Some(rv) => rv,
         None => match select(&*state.store, &prefix, &filter, None, None, None).await {
             Ok((items, rv, _)) => {
@@ -124,6 +138,9 @@ pub async fn watch(
                     .into_iter()
                     .map(|o| enc.line("ADDED", o))
                     .collect();
+                if streaming {
+                    initial.push(enc.initial_events_end(rv));
+                }
                 rv
             }
             Err(e) => return store_error(&t, "", e),
