@@ -502,7 +502,7 @@ fn is_dns_subdomain(s: &str) -> bool {
     })
 }
 
-fn label_key_errors(key: &str) -> Vec<String> {
+pub(crate) fn label_key_errors(key: &str) -> Vec<String> {
     let name_re = || regex_error(NAME_MSG, NAME_RE, &["MyName", "my.name", "123-abc"]);
     let mut errs = Vec::new();
     let parts: Vec<&str> = key.split('/').collect();
@@ -540,7 +540,7 @@ fn label_key_errors(key: &str) -> Vec<String> {
     errs
 }
 
-fn label_value_errors(v: &str) -> Vec<String> {
+pub(crate) fn label_value_errors(v: &str) -> Vec<String> {
     let mut errs = Vec::new();
     if v.len() > 63 {
         errs.push("must be no more than 63 bytes".to_string());

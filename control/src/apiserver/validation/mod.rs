@@ -22,6 +22,8 @@ pub enum Cause {
     Duplicate(Value),
     NotSupported(Value, Vec<String>),
     Forbidden(String),
+    /// Longer than this many bytes.
+    TooLong(usize),
 }
 
 impl FieldError {
@@ -68,6 +70,7 @@ impl FieldError {
             Cause::Duplicate(_) => "FieldValueDuplicate",
             Cause::NotSupported(..) => "FieldValueNotSupported",
             Cause::Forbidden(_) => "FieldValueForbidden",
+            Cause::TooLong(_) => "FieldValueTooLong",
         }
     }
 
@@ -92,6 +95,7 @@ impl FieldError {
                 )
             }
             Cause::Forbidden(d) => with("Forbidden".into(), d),
+            Cause::TooLong(n) => format!("Too long: may not be more than {n} bytes"),
         }
     }
 }
@@ -145,9 +149,50 @@ pub fn name(kind: &str, name: &str) -> Result<(), FieldError> {
     check.map_err(|e| FieldError::invalid("metadata.name", Value::from(name), e))
 }
 
+/// Label keys and values, and annotation keys, as upstream checks them.
+fn metadata(obj: &Value, errors: &mut Vec<FieldError>) {
+    use crate::apiserver::select::{label_key_errors, label_value_errors};
+    let meta = &obj["metadata"];
+    for (k, v) in meta["labels"].as_object().into_iter().flatten() {
+        for e in label_key_errors(k) {
+            errors.push(FieldError::invalid(
+                "metadata.labels",
+                Value::from(k.as_str()),
+                e,
+            ));
+        }
+        let value = v.as_str().unwrap_or_default();
+        for e in label_value_errors(value) {
+            errors.push(FieldError::invalid(
+                "metadata.labels",
+                Value::from(value),
+                e,
+            ));
+        }
+    }
+    let mut size = 0;
+    for (k, v) in meta["annotations"].as_object().into_iter().flatten() {
+        size += k.len() + v.as_str().map_or(0, str::len);
+        for e in label_key_errors(k) {
+            errors.push(FieldError::invalid(
+                "metadata.annotations",
+                Value::from(k.as_str()),
+                e,
+            ));
+        }
+    }
+    if size > 256 * 1024 {
+        errors.push(FieldError {
+            field: "metadata.annotations".into(),
+            cause: Cause::TooLong(256 * 1024),
+        });
+    }
+}
+
 /// Every rule of `kind` for a new object, or for `old` replaced by `obj`.
 pub fn validate(kind: &str, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let mut errors = Vec::new();
+    metadata(obj, &mut errors);
     match kind {
         "Service" => service::validate(obj, old, &mut errors),
         "Deployment" | "ReplicaSet" | "DaemonSet" => {
@@ -175,6 +220,36 @@ mod tests {
         assert_eq!(
             name("Namespace", "Bad").unwrap_err().to_string(),
             "metadata.name: Invalid value: \"Bad\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"
+        );
+    }
+
+    #[test]
+    fn labels_and_annotations() {
+        let obj = json!({"metadata": {"labels": {"ok": "v", "bad key": "v", "k": "bad value"},
+                                      "annotations": {"example.com/fine": "x", "-no": "y"}}});
+        let fields: Vec<String> = validate("ConfigMap", &obj, None)
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(fields.len(), 3, "{fields:?}");
+        assert!(
+            fields[0].starts_with(
+                "metadata.labels: Invalid value: \"bad key\": name part must consist of"
+            ),
+            "{fields:?}"
+        );
+        assert!(
+            fields[1].starts_with("metadata.labels: Invalid value: \"bad value\""),
+            "{fields:?}"
+        );
+        assert!(
+            fields[2].starts_with("metadata.annotations: Invalid value: \"-no\""),
+            "{fields:?}"
+        );
+        let big = json!({"metadata": {"annotations": {"a": "x".repeat(300 * 1024)}}});
+        assert_eq!(
+            validate("ConfigMap", &big, None)[0].to_string(),
+            "metadata.annotations: Too long: may not be more than 262144 bytes"
         );
     }
 
