@@ -101,7 +101,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         };
         Arc::new(EmbeddedStore::open_with(&data_dir.join("store"), options)?)
     } else {
-        Arc::new(EtcdStore::connect(&args.etcd_endpoints, None).await?)
+        Arc::new(
+            EtcdStore::connect(&args.etcd_endpoints, None)
+                .await
+                .context("is etcd running there? check --etcd-endpoints (client URLs such as http://127.0.0.1:2379)")?,
+        )
     };
     let tokens = match &args.token_auth_file {
         Some(path) => Tokens::load(path)?,

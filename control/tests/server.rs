@@ -79,7 +79,7 @@ fn kubectl_authenticates_and_discovers_the_api() {
 }
 
 #[test]
-fn a_busy_port_or_data_directory_is_a_clear_error() {
+fn a_busy_port_a_bad_data_directory_or_no_etcd_is_a_clear_error() {
     let server = Server::start();
     let out = Command::new(env!("CARGO_BIN_EXE_skiff-control"))
         .arg("--data-dir")
@@ -105,6 +105,36 @@ fn a_busy_port_or_data_directory_is_a_clear_error() {
     assert!(
         err.contains("in use by another process"),
         "the second server names the lock: {err}"
+    );
+
+    // A data directory that cannot be made, and an etcd that is not there.
+    let file = server.dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_skiff-control"))
+        .arg("--data-dir")
+        .arg(file.join("sub"))
+        .args(["--bind", &format!("127.0.0.1:{}", free_port())])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot create the data directory") && err.contains("--data-dir"),
+        "{err}"
+    );
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let out = Command::new(env!("CARGO_BIN_EXE_skiff-control"))
+        .arg("--data-dir")
+        .arg(server.dir.path().join("elsewhere"))
+        .args(["--bind", &format!("127.0.0.1:{}", free_port())])
+        .args(["--etcd-endpoints", &dead])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot reach etcd at {dead}")) && err.contains("--etcd-endpoints"),
+        "{err}"
     );
 }
 
