@@ -9,6 +9,7 @@ mod policy;
 mod ports;
 mod skip;
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -74,10 +75,17 @@ pub struct NodeInfo {
 const LABEL_SERVICE_NAME: &str = "kubernetes.io/service-name";
 
 /// The load-balancing entries this node programs for cluster IP traffic.
-pub fn compute(services: &[Service], slices: &[EndpointSlice], node: &NodeInfo) -> DesiredState {
+/// Takes the objects by reference or shared (`Arc`, as the watch caches hold
+/// them), so a sync never copies them.
+pub fn compute<S, E>(services: &[S], slices: &[E], node: &NodeInfo) -> DesiredState
+where
+    S: Borrow<Service>,
+    E: Borrow<EndpointSlice>,
+{
     let by_service = slices_by_service(slices);
     let mut state = DesiredState::default();
-    for svc in services.iter().filter(|svc| skip::is_proxied(svc)) {
+    let services = services.iter().map(Borrow::borrow);
+    for svc in services.filter(|svc| skip::is_proxied(svc)) {
         let ns = svc.metadata.namespace.as_deref().unwrap_or("");
         let name = svc.metadata.name.as_deref().unwrap_or("");
         let svc_slices = by_service
@@ -127,9 +135,11 @@ pub fn compute(services: &[Service], slices: &[EndpointSlice], node: &NodeInfo) 
 /// Slices grouped by (namespace, service name), each group sorted by slice
 /// name: the order decides between equally good duplicate endpoints, so it
 /// must not depend on watch event order.
-fn slices_by_service(slices: &[EndpointSlice]) -> BTreeMap<(&str, &str), Vec<&EndpointSlice>> {
+fn slices_by_service<E: Borrow<EndpointSlice>>(
+    slices: &[E],
+) -> BTreeMap<(&str, &str), Vec<&EndpointSlice>> {
     let mut map: BTreeMap<(&str, &str), Vec<&EndpointSlice>> = BTreeMap::new();
-    for slice in slices {
+    for slice in slices.iter().map(Borrow::borrow) {
         let service = slice
             .metadata
             .labels

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::{WatchStreamExt as _, reflector, watcher};
@@ -41,9 +41,15 @@ pub async fn spawn_kube(client: Client, min_sync_period: Duration) -> anyhow::Re
         }
         info!("initial list of Services and EndpointSlices complete");
         loop {
+            // A wake-up stored while this task waited out SETTLE or
+            // min_sync_period is for a change the stores hold already (a
+            // reflector applies an event before passing it on): the snapshot
+            // below carries it. Left, it would repeat this sync
+            // min_sync_period later and hold back the next change as long.
+            let _ = changed.notified().now_or_never();
             let objects = Objects {
-                services: services.state().iter().map(|s| (**s).clone()).collect(),
-                slices: slices.state().iter().map(|s| (**s).clone()).collect(),
+                services: services.state(),
+                slices: slices.state(),
             };
             if !tx.put(objects) {
                 return;

@@ -4,6 +4,7 @@
 //! file that does not parse keeps the last good view in force.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, bail};
@@ -124,12 +125,12 @@ pub fn parse_json(text: &str) -> anyhow::Result<Objects> {
     fn add(objects: &mut Objects, text: &str) -> anyhow::Result<()> {
         let kind: Kind = serde_json::from_str(text).context("invalid JSON")?;
         match kind.kind.as_deref().unwrap_or_default() {
-            "Service" => objects
-                .services
-                .push(serde_json::from_str(text).context("invalid Service")?),
-            "EndpointSlice" => objects
-                .slices
-                .push(serde_json::from_str(text).context("invalid EndpointSlice")?),
+            "Service" => objects.services.push(Arc::new(
+                serde_json::from_str(text).context("invalid Service")?,
+            )),
+            "EndpointSlice" => objects.slices.push(Arc::new(
+                serde_json::from_str(text).context("invalid EndpointSlice")?,
+            )),
             k if k.ends_with("List") => {
                 let list: List =
                     serde_json::from_str(text).with_context(|| format!("invalid {k}"))?;
@@ -154,12 +155,12 @@ fn add_object(objects: &mut Objects, value: serde_yaml::Value) -> anyhow::Result
         .unwrap_or_default()
         .to_owned();
     match kind.as_str() {
-        "Service" => objects
-            .services
-            .push(serde_yaml::from_value(value).context("invalid Service")?),
-        "EndpointSlice" => objects
-            .slices
-            .push(serde_yaml::from_value(value).context("invalid EndpointSlice")?),
+        "Service" => objects.services.push(Arc::new(
+            serde_yaml::from_value(value).context("invalid Service")?,
+        )),
+        "EndpointSlice" => objects.slices.push(Arc::new(
+            serde_yaml::from_value(value).context("invalid EndpointSlice")?,
+        )),
         k if k.ends_with("List") => {
             let Some(items) = value.get("items").and_then(|i| i.as_sequence()) else {
                 bail!("{k} without items");

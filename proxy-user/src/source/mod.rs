@@ -1,7 +1,9 @@
 //! Where Services and EndpointSlices come from. Every source publishes whole
 //! snapshots into a one-slot mailbox: the sync loop takes the latest one, so
 //! bursts of changes collapse into one map update, and drops it once
-//! programmed, so no copy of the objects outlives its sync.
+//! programmed. Snapshots share the objects (`Arc`) with the source's caches
+//! instead of copying them: a copy of 10,000 Services costs more than the
+//! sync that reads it.
 
 mod kube;
 mod manifests;
@@ -17,8 +19,8 @@ pub use manifests::{parse_manifests, spawn_manifests};
 
 #[derive(Debug, Default, Clone)]
 pub struct Objects {
-    pub services: Vec<Service>,
-    pub slices: Vec<EndpointSlice>,
+    pub services: Vec<Arc<Service>>,
+    pub slices: Vec<Arc<EndpointSlice>>,
 }
 
 struct Slot {
