@@ -42,10 +42,11 @@ struct Args {
     /// Where NodePorts come from, as `first-last`.
     #[arg(long, default_value = "30000-32767", value_parser = port_range)]
     service_node_port_range: RangeInclusive<u16>,
-    /// How often the embedded store forgets old history (seconds; 0: never).
+    /// How often the store forgets old history (seconds; 0: never). On etcd,
+    /// history older than one interval goes, as kube-apiserver compacts it.
     #[arg(long, default_value_t = 300)]
     compaction_interval: u64,
-    /// How many revisions of history compaction keeps for watchers.
+    /// How many revisions of history the embedded store's compaction keeps.
     #[arg(long, default_value_t = 10_000)]
     compaction_keep: i64,
     /// The address the `kubernetes` Service's endpoints point at
@@ -101,11 +102,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         };
         Arc::new(EmbeddedStore::open_with(&data_dir.join("store"), options)?)
     } else {
-        Arc::new(
+        let etcd: Arc<dyn Store> = Arc::new(
             EtcdStore::connect(&args.etcd_endpoints, None)
                 .await
                 .context("is etcd running there? check --etcd-endpoints (client URLs such as http://127.0.0.1:2379)")?,
-        )
+        );
+        if args.compaction_interval > 0 {
+            control::store::spawn_compactor(
+                etcd.clone(),
+                Duration::from_secs(args.compaction_interval),
+            );
+        }
+        etcd
     };
     let tokens = match &args.token_auth_file {
         Some(path) => Tokens::load(path)?,

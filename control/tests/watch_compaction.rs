@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::watcher::{self, Event, watcher};
 use support::Server;
+use support::etcd::EtcdServer;
 
 /// name -> (resourceVersion, data), as the watcher or the server sees it.
 type View = BTreeMap<String, (String, BTreeMap<String, String>)>;
@@ -75,6 +76,18 @@ async fn elsewhere(api: &Api<Secret>, period: Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watcher_behind_compaction_relists_and_converges() {
     let server = Server::start_with(&["--compaction-interval", "1", "--compaction-keep", "1"]);
+    relists_and_converges(&server).await;
+}
+
+/// The same on etcd, which the server compacts as kube-apiserver does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_behind_etcd_compaction_relists_and_converges() {
+    let etcd = EtcdServer::start().await;
+    let server = Server::start_with(&["--etcd-endpoints", &etcd.url, "--compaction-interval", "1"]);
+    relists_and_converges(&server).await;
+}
+
+async fn relists_and_converges(server: &Server) {
     let api: Api<ConfigMap> = Api::namespaced(server.client().await, "default");
 
     let (tx, mut rx) = tokio::sync::watch::channel((View::new(), 0usize, 0usize));

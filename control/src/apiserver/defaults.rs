@@ -13,9 +13,29 @@ fn or(obj: &mut Value, key: &str, value: Value) {
     }
 }
 
-fn each(list: &mut Value, mut f: impl FnMut(&mut Value)) {
-    if let Some(items) = list.as_array_mut() {
+/// Applies `f` to each item of the list at `obj[key]`, if there is one
+/// (indexing would insert a null where there is none).
+fn each(obj: &mut Value, key: &str, mut f: impl FnMut(&mut Value)) {
+    if let Some(items) = obj.get_mut(key).and_then(Value::as_array_mut) {
         items.iter_mut().for_each(&mut f);
+    }
+}
+
+/// A rolling-update strategy at `obj[key]`: of type RollingUpdate unless
+/// it says otherwise, then with the limits it leaves out. Go clients send
+/// an unset strategy as `{}`.
+fn rolling(obj: &mut Value, key: &str, max_surge: Value, max_unavailable: Value) {
+    if !obj.is_object() {
+        return;
+    }
+    or(obj, key, json!({}));
+    let strategy = &mut obj[key];
+    or(strategy, "type", json!("RollingUpdate"));
+    if strategy["type"] == "RollingUpdate" {
+        or(strategy, "rollingUpdate", json!({}));
+        let limits = &mut strategy["rollingUpdate"];
+        or(limits, "maxUnavailable", max_unavailable);
+        or(limits, "maxSurge", max_surge);
     }
 }
 
@@ -30,7 +50,7 @@ fn container(c: &mut Value) {
     );
     or(c, "terminationMessagePath", json!("/dev/termination-log"));
     or(c, "terminationMessagePolicy", json!("File"));
-    each(&mut c["ports"], |p| or(p, "protocol", json!("TCP")));
+    each(c, "ports", |p| or(p, "protocol", json!("TCP")));
 }
 
 pub fn pod_spec(spec: &mut Value) {
@@ -43,8 +63,8 @@ pub fn pod_spec(spec: &mut Value) {
     or(spec, "schedulerName", json!("default-scheduler"));
     or(spec, "securityContext", json!({}));
     or(spec, "enableServiceLinks", json!(true));
-    each(&mut spec["containers"], container);
-    each(&mut spec["initContainers"], container);
+    each(spec, "containers", container);
+    each(spec, "initContainers", container);
 }
 
 fn service(spec: &mut Value) {
@@ -56,8 +76,14 @@ fn service(spec: &mut Value) {
     if matches!(spec["type"].as_str(), Some("NodePort" | "LoadBalancer")) {
         or(spec, "externalTrafficPolicy", json!("Cluster"));
     }
-    each(&mut spec["ports"], |p| {
+    each(spec, "ports", |p| {
         or(p, "protocol", json!("TCP"));
+        // Go clients write an unset targetPort as 0.
+        if let Some(m) = p.as_object_mut()
+            && m.get("targetPort").is_some_and(|t| *t == 0 || *t == "")
+        {
+            m.remove("targetPort");
+        }
         let port = p["port"].clone();
         or(p, "targetPort", port);
     });
@@ -73,11 +99,7 @@ pub fn apply(kind: &str, obj: &mut Value) {
             or(spec, "replicas", json!(1));
             or(spec, "revisionHistoryLimit", json!(10));
             or(spec, "progressDeadlineSeconds", json!(600));
-            or(
-                spec,
-                "strategy",
-                json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}),
-            );
+            rolling(spec, "strategy", json!("25%"), json!("25%"));
             pod_spec(&mut spec["template"]["spec"]);
         }
         "ReplicaSet" => {
@@ -86,11 +108,7 @@ pub fn apply(kind: &str, obj: &mut Value) {
         }
         "DaemonSet" => {
             or(spec, "revisionHistoryLimit", json!(10));
-            or(
-                spec,
-                "updateStrategy",
-                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
-            );
+            rolling(spec, "updateStrategy", json!(0), json!(1));
             pod_spec(&mut spec["template"]["spec"]);
         }
         "Secret" => or(obj, "type", json!("Opaque")),
@@ -101,6 +119,35 @@ pub fn apply(kind: &str, obj: &mut Value) {
         && let Some(map) = obj.as_object_mut()
     {
         map.remove("spec");
+    }
+}
+
+/// A Service that stops being a NodePort (or LoadBalancer) loses the node
+/// ports it did not ask to change, as upstream drops type-dependent fields.
+pub fn service_update(new: &mut Value, old: &Value) {
+    let node_ports = |v: &Value| {
+        matches!(
+            v["spec"]["type"].as_str(),
+            Some("NodePort" | "LoadBalancer")
+        )
+    };
+    if !node_ports(old) || node_ports(new) {
+        return;
+    }
+    let before: Vec<&Value> = old["spec"]["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| &p["nodePort"])
+        .collect();
+    if let Some(ports) = new["spec"]["ports"].as_array_mut() {
+        for (i, p) in ports.iter_mut().enumerate() {
+            if before.get(i).is_some_and(|b| **b == p["nodePort"])
+                && let Some(m) = p.as_object_mut()
+            {
+                m.remove("nodePort");
+            }
+        }
     }
 }
 
@@ -154,6 +201,21 @@ mod tests {
             ),
             (Some("IfNotPresent"), Some("Always"))
         );
+        // As Go clients send them: an empty strategy, a targetPort of 0.
+        let mut d = json!({"spec": {"strategy": {}, "template": {"spec": {"containers": [{"name": "a", "image": "demo:1"}]}}}});
+        apply("Deployment", &mut d);
+        assert_eq!(
+            d["spec"]["strategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
+        );
+        let pod = &d["spec"]["template"]["spec"];
+        assert!(pod.get("initContainers").is_none() && pod["containers"][0].get("ports").is_none());
+        let mut d = json!({"spec": {"strategy": {"type": "Recreate"}}});
+        apply("Deployment", &mut d);
+        assert_eq!(d["spec"]["strategy"], json!({"type": "Recreate"}));
+        let mut svc = json!({"spec": {"ports": [{"port": 80, "targetPort": 0}]}});
+        apply("Service", &mut svc);
+        assert_eq!(svc["spec"]["ports"][0]["targetPort"], 80);
         let mut cm = json!({"data": {}});
         apply("ConfigMap", &mut cm);
         assert!(cm.get("spec").is_none());

@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod openapi;
 pub mod patch;
 pub mod pki;
+pub mod protobuf;
 pub mod registry;
 pub mod resources;
 pub mod routes;

@@ -24,6 +24,29 @@ use futures::Stream;
 pub use embedded::{CompactionPolicy, EmbeddedOptions, EmbeddedStore};
 pub use etcd::EtcdStore;
 
+/// Compacts `store` every `every` up to the revision it was at one interval
+/// earlier, so a watcher always has at least an interval of history: what
+/// kube-apiserver does for etcd, whose own history otherwise grows forever.
+/// Several API servers may run it on one etcd: compacting a revision twice
+/// is refused by etcd and harmless.
+pub fn spawn_compactor(store: std::sync::Arc<dyn Store>, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut previous: Option<i64> = None;
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Some(rev) = previous
+                && let Err(e) = store.compact(rev).await
+                && !matches!(e, Error::Compacted { .. })
+            {
+                tracing::warn!(revision = rev, error = %e, "compaction failed; retrying next interval");
+            }
+            previous = store.current_revision().await.ok();
+        }
+    });
+}
+
 /// A key with its value and the revisions that created and last changed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyValue {

@@ -1,7 +1,7 @@
-//! Request bodies: JSON or YAML into a value, then a check that the value is
-//! an object of the resource's type. Unknown fields are rejected, reported or
-//! ignored as the request's `fieldValidation` says (upstream's default is
-//! to report them as warnings).
+//! Request bodies: JSON, YAML or Kubernetes protobuf into a value, then a
+//! check that the value is an object of the resource's type. Unknown fields
+//! are rejected, reported or ignored as the request's `fieldValidation`
+//! says (upstream's default is to report them as warnings).
 
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::errors::bad_request;
 use super::path::Target;
+use crate::apiserver::protobuf;
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub enum FieldValidation {
@@ -30,21 +31,32 @@ impl FieldValidation {
     }
 }
 
-/// The body as a value; YAML when the client says so.
-pub fn body(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, Response> {
+/// The body as a value: JSON, YAML, or Kubernetes protobuf read as the JSON
+/// the same object would have. `kind` is what a protobuf body holds when it
+/// does not say.
+pub fn body(headers: &HeaderMap, bytes: &[u8], kind: &str) -> Result<Value, Response> {
     let content_type = headers
         .get("content-type")
         .and_then(|c| c.to_str().ok())
         .unwrap_or("application/json");
+    let media_type = content_type.split(';').next().unwrap_or_default().trim();
+    if media_type == protobuf::MEDIA_TYPE {
+        return protobuf::decode(bytes, kind).map_err(|e| {
+            if e.unsupported {
+                // Go clients do not fall back to JSON on their own: say how.
+                unsupported(&format!(
+                    "the protobuf body cannot be decoded: {e}; send it as application/json or application/yaml instead"
+                ))
+            } else {
+                bad_request(&format!("the body is not valid protobuf: {e}"))
+            }
+        });
+    }
     if content_type.contains("protobuf") {
-        // Clients that get 415 for protobuf send JSON instead.
-        return Err(crate::apiserver::status::status(
-            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UnsupportedMediaType",
-            &format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?})"
-            ),
-        ));
+        return Err(unsupported(&format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, {} (got {content_type:?})",
+            protobuf::MEDIA_TYPE
+        )));
     }
     let parsed = if content_type.contains("yaml") {
         serde_yaml::from_slice::<Value>(bytes)
@@ -54,6 +66,14 @@ pub fn body(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, Response> {
             .map_err(|e| format!("the body is not valid JSON: {e}"))
     };
     parsed.map_err(|msg| bad_request(&msg))
+}
+
+fn unsupported(msg: &str) -> Response {
+    crate::apiserver::status::status(
+        axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "UnsupportedMediaType",
+        msg,
+    )
 }
 
 /// Fills in `kind` and `apiVersion` when absent, then checks the object

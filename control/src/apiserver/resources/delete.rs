@@ -37,7 +37,7 @@ impl DeleteOptions {
         let from_body = if body.iter().all(u8::is_ascii_whitespace) {
             Value::Null
         } else {
-            super::decode::body(headers, body)?
+            super::decode::body(headers, body, "DeleteOptions")?
         };
         let grace = match from_body.get("gracePeriodSeconds").filter(|g| !g.is_null()) {
             Some(g) => Some(

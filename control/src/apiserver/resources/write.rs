@@ -79,7 +79,7 @@ pub async fn create(
         Ok(m) => m,
         Err(r) => return r,
     };
-    let mut obj = match decode::body(headers, body) {
+    let mut obj = match decode::body(headers, body, t.resource.kind) {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -202,6 +202,9 @@ fn carry_over(t: &Target, new: &mut Value, old: &Value) {
         }
     }
     defaults::apply(t.resource.kind, new);
+    if t.resource.kind == "Service" {
+        defaults::service_update(new, old);
+    }
     if new.get("spec") != old.get("spec") {
         let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
         new["metadata"]["generation"] = json!(generation + 1);
@@ -353,7 +356,11 @@ pub async fn replace(
         Ok(m) => m,
         Err(r) => return r,
     };
-    let incoming = match decode::body(headers, body) {
+    let kind = match t.subresource.as_deref() {
+        Some("scale") => "Scale",
+        _ => t.resource.kind,
+    };
+    let incoming = match decode::body(headers, body, kind) {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -370,12 +377,15 @@ pub async fn replace(
 
 /// The parent object with the replicas a Scale asks for.
 fn with_replicas(current: &Value, scale: &Value) -> Result<Value, Response> {
-    let replicas = scale["spec"]["replicas"]
-        .as_i64()
-        .filter(|r| *r >= 0)
-        .ok_or_else(|| {
-            bad_request("Scale: spec.replicas must be a number greater than or equal to 0")
-        })?;
+    let replicas = match &scale["spec"]["replicas"] {
+        // Go clients leave out a zero (the field is omitempty); upstream
+        // reads that as 0.
+        Value::Null if scale["spec"].is_object() => Some(0),
+        r => r.as_i64().filter(|r| *r >= 0),
+    };
+    let replicas = replicas.ok_or_else(|| {
+        bad_request("Scale: spec.replicas must be a number greater than or equal to 0")
+    })?;
     let mut obj = current.clone();
     obj["spec"]["replicas"] = json!(replicas);
     match scale["metadata"]["resourceVersion"].as_str() {
@@ -462,7 +472,7 @@ pub async fn bind(
     q: &HashMap<String, String>,
     body: &[u8],
 ) -> Response {
-    let binding = match decode::body(headers, body) {
+    let binding = match decode::body(headers, body, "Binding") {
         Ok(v) => v,
         Err(r) => return r,
     };

@@ -110,6 +110,13 @@ pub fn validate(obj: &Value, old: Option<&Value>, errors: &mut Vec<FieldError>) 
             "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
         ));
     }
+    if matches!(kind, "NodePort" | "LoadBalancer") && spec["clusterIP"] == "None" {
+        errors.push(FieldError::invalid(
+            "spec.clusterIP",
+            json!("None"),
+            format!("may not be set to 'None' for {kind} services"),
+        ));
+    }
     if kind == "ExternalName" && spec["externalName"].as_str().unwrap_or_default().is_empty() {
         errors.push(FieldError::required("spec.externalName", ""));
     }
