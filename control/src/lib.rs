@@ -1,5 +1,7 @@
-//! The control plane. So far: the store (an embedded, crash-safe engine, or
-//! etcd, behind one trait) and the API server's registry and discovery.
+//! The control plane: the store (an embedded, crash-safe engine, or etcd,
+//! behind one trait), the API server over it, and the reconciliation loops
+//! that are its clients.
 
 pub mod apiserver;
+pub mod controllers;
 pub mod store;

@@ -10,6 +10,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use control::apiserver::{allocate::Allocator, auth::Tokens, bootstrap, pki::Pki, routes, serve};
+use control::controllers::{
+    self,
+    leader::{Elector, Timing},
+};
 use control::store::Store;
 use control::store::{CompactionPolicy, EmbeddedOptions, EmbeddedStore, EtcdStore};
 use ipnetwork::IpNetwork;
@@ -49,6 +53,13 @@ struct Args {
     /// How many revisions of history the embedded store's compaction keeps.
     #[arg(long, default_value_t = 10_000)]
     compaction_keep: i64,
+    /// Run the reconciliation loops only while holding the leader Lease
+    /// (kube-system/skiff-control), so several processes can run side by side.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    leader_elect: bool,
+    /// Serve the API only: no reconciliation loops in this process.
+    #[arg(long)]
+    no_loops: bool,
     /// The address the `kubernetes` Service's endpoints point at
     /// [default: the bind address, or 127.0.0.1 when it is unspecified].
     #[arg(long)]
@@ -168,19 +179,71 @@ async fn run(args: Args) -> anyhow::Result<()> {
     .with_context(|| format!("writing {}", kubeconfig.display()))?;
     info!(address = %local, kubeconfig = %kubeconfig.display(), "API server ready");
 
+    let (loops, elector) = if args.no_loops {
+        (None, None)
+    } else {
+        let client = self_client(&pki, &format!("https://{host}:{}", local.port())).await?;
+        let elector = args.leader_elect.then(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            let identity = format!("{}_{}", host.trim(), uuid::Uuid::new_v4());
+            let api = kube::Api::namespaced(client.clone(), "kube-system");
+            Arc::new(Elector::new(
+                api,
+                "skiff-control",
+                &identity,
+                Timing::default(),
+            ))
+        });
+        (
+            Some(tokio::spawn(run_loops(client, elector.clone()))),
+            elector,
+        )
+    };
+
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         _ = term.recv() => {},
     }
     info!("stopping");
+    if let Some(loops) = loops {
+        loops.abort();
+    }
+    // The next process takes over at once instead of waiting for expiry.
+    if let Some(elector) = elector {
+        elector.release().await;
+    }
     Ok(())
 }
 
+/// A client of this very server, with the admin credentials.
+async fn self_client(pki: &Pki, url: &str) -> anyhow::Result<kube::Client> {
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&pki.admin_kubeconfig(url))?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// The reconciliation loops, under the leader Lease unless told otherwise.
+async fn run_loops(client: kube::Client, elector: Option<Arc<Elector>>) {
+    let settings = controllers::Settings::default();
+    let result = match elector {
+        Some(elector) => {
+            elector
+                .run(|| controllers::run(client.clone(), settings.clone()))
+                .await
+        }
+        None => controllers::run(client, settings).await,
+    };
+    if let Err(e) = result {
+        tracing::error!("reconciliation loops stopped: {e:#}");
+    }
+}
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )

@@ -120,6 +120,12 @@ impl Server {
         }
     }
 
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     /// SIGKILL, then a new process on the same data directory and port.
     pub fn kill_and_restart(&mut self) {
         self.child.kill().unwrap();
