@@ -82,6 +82,9 @@ fn port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
     Ok(a..=b)
 }
 
+/// How often Service address claims are checked against the Services.
+const REPAIR_EVERY: Duration = Duration::from_secs(60);
+
 fn default_data_dir() -> PathBuf {
     // SAFETY: no arguments.
     if unsafe { libc::geteuid() } == 0 {
@@ -145,7 +148,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tokens,
         allocator: allocator.clone(),
     }));
-    let local = serve::spawn(args.bind, pki.server_config()?, app).await?;
+    let listener = serve::bind(args.bind).await?;
+    let local = listener.local_addr()?;
     let advertise = args
         .advertise_address
         .unwrap_or(if local.ip().is_unspecified() {
@@ -153,6 +157,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         } else {
             local.ip()
         });
+    // The first objects exist before the first client is served.
     bootstrap::run(
         &*store,
         &allocator,
@@ -160,6 +165,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     )
     .await
     .context("creating the cluster's first objects")?;
+    allocator.spawn_repair(REPAIR_EVERY);
+    serve::spawn(listener, pki.server_config()?, app);
 
     let host = if local.ip().is_unspecified() {
         "127.0.0.1".to_owned()

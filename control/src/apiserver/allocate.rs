@@ -4,7 +4,7 @@
 //! API servers on etcd. A crash between the two writes leaves a claim
 //! without a holder; [`Allocator::repair`] frees those at start.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -15,8 +15,11 @@ use serde_json::{Value, json};
 use super::validation::FieldError;
 use crate::store::{Error as StoreError, ListOptions, Store};
 
+/// Both kinds of claims live under this prefix, so one list reads them all.
+const CLAIMS: &str = "/registry/ranges/";
 const IPS: &str = "/registry/ranges/serviceips/";
 const PORTS: &str = "/registry/ranges/servicenodeports/";
+const SERVICES: &str = "/registry/core/services/";
 
 #[derive(Clone)]
 pub struct Allocator {
@@ -74,7 +77,11 @@ fn needs_ip(spec: &Value) -> bool {
 }
 
 fn needs_node_ports(spec: &Value) -> bool {
-    matches!(spec["type"].as_str(), Some("NodePort" | "LoadBalancer"))
+    match spec["type"].as_str() {
+        Some("NodePort") => true,
+        Some("LoadBalancer") => spec["allocateLoadBalancerNodePorts"] != false,
+        _ => false,
+    }
 }
 
 /// The free and taken values of one range, cached: the store holds the
@@ -353,25 +360,31 @@ impl Allocator {
             }
         }
         if needs_node_ports(spec) {
-            let mut used: HashSet<u16> = HashSet::new();
+            // One node port may serve one port number over several protocols
+            // (DNS on TCP and UDP), never twice over one protocol.
+            let mut used: HashMap<u16, Vec<String>> = HashMap::new();
             let n = spec["ports"].as_array().map_or(0, Vec::len);
             for i in 0..n {
                 let field = format!("spec.ports[{i}].nodePort");
                 let requested = spec["ports"][i]["nodePort"]
                     .as_u64()
                     .and_then(|p| u16::try_from(p).ok());
+                let protocol = spec["ports"][i]["protocol"]
+                    .as_str()
+                    .unwrap_or("TCP")
+                    .to_owned();
                 let port = match requested {
-                    Some(p) if held.ports.contains(&p) && used.insert(p) => p,
-                    Some(p) if used.contains(&p) => {
+                    Some(p) if used.get(&p).is_some_and(|ps| ps.contains(&protocol)) => {
                         return Err(FieldError::duplicate(field, json!(p)));
                     }
+                    Some(p) if used.contains_key(&p) || held.ports.contains(&p) => p,
                     r => {
                         let p = self.allocate_port(field, r, &who).await?;
                         claimed.ports.push(p);
-                        used.insert(p);
                         p
                     }
                 };
+                used.entry(port).or_default().push(protocol);
                 spec["ports"][i]["nodePort"] = json!(port);
             }
         } else if let Some(ports) = spec["ports"].as_array_mut() {
@@ -424,22 +437,122 @@ impl Allocator {
         }
     }
 
-    /// Frees claims no Service holds: what a crash between a claim and its
-    /// Service's write leaves behind.
-    pub async fn repair(&self, services: &[Value]) -> Result<usize, StoreError> {
-        let held: HashSet<String> = services.iter().flat_map(|s| Held::of(s).keys()).collect();
-        let mut freed = 0;
-        for prefix in [IPS, PORTS] {
-            for kv in self.store.list(prefix, ListOptions::default()).await?.items {
-                if !held.contains(&kv.key) {
-                    self.store.delete(&kv.key, Some(kv.mod_revision)).await.ok();
-                    freed += 1;
-                }
+    /// Brings the claims in line with the Services, read at one revision: a
+    /// claim missing for a value a Service holds is written, and a claim no
+    /// Service holds is freed when it was already orphaned (unchanged) at the
+    /// previous pass, since a fresh claim may belong to a Service being
+    /// written right now. `suspects` carries those orphans between passes.
+    pub async fn repair(&self, suspects: &mut HashMap<String, i64>) -> Result<(), StoreError> {
+        let claims = self.store.list(CLAIMS, ListOptions::default()).await?;
+        let at = ListOptions {
+            revision: Some(claims.revision),
+            ..Default::default()
+        };
+        let services = self.store.list(SERVICES, at).await?;
+        let held: HashSet<String> = services
+            .items
+            .iter()
+            .map(super::resources::served)
+            .flat_map(|s| Held::of(&s).keys())
+            .collect();
+        let present: HashMap<&str, i64> = claims
+            .items
+            .iter()
+            .map(|kv| (kv.key.as_str(), kv.mod_revision))
+            .collect();
+        let mut changed = false;
+        for key in held.iter().filter(|k| !present.contains_key(k.as_str())) {
+            let owner = b"restored".to_vec();
+            if self.store.create(key, owner).await.is_ok() {
+                tracing::warn!(%key, "restored a Service address claim that was missing");
+                changed = true;
             }
         }
-        for pool in [&self.ips, &self.ports] {
-            pool.state.lock().await.taken = None;
+        let mut orphans = HashMap::new();
+        for (key, rev) in present.into_iter().filter(|(k, _)| !held.contains(*k)) {
+            if suspects.get(key) == Some(&rev) {
+                if self.store.delete(key, Some(rev)).await.is_ok() {
+                    tracing::info!(%key, "freed a Service address claim no Service holds");
+                    changed = true;
+                }
+            } else {
+                orphans.insert(key.to_owned(), rev);
+            }
         }
-        Ok(freed)
+        *suspects = orphans;
+        if changed {
+            for pool in [&self.ips, &self.ports] {
+                pool.state.lock().await.taken = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Repairs every `every`, for good.
+    pub fn spawn_repair(&self, every: std::time::Duration) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut suspects = HashMap::new();
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = this.repair(&mut suspects).await {
+                    tracing::warn!(error = %e, "Service address repair failed; retrying later");
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::EmbeddedStore;
+
+    fn allocator(dir: &std::path::Path) -> Allocator {
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir).unwrap());
+        Allocator::new(store, "10.96.0.0/24".parse().unwrap(), 30000..=30009)
+    }
+
+    #[tokio::test]
+    async fn repair_restores_missing_claims_and_frees_orphans_on_the_second_look() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = allocator(dir.path());
+        // A Service whose claim is missing, and a claim without a Service.
+        let svc = json!({"metadata": {"name": "web", "namespace": "default"},
+                         "spec": {"clusterIP": "10.96.0.20", "type": "NodePort", "ports": [{"port": 80, "nodePort": 30003}]}});
+        a.store
+            .create(
+                "/registry/core/services/default/web",
+                svc.to_string().into_bytes(),
+            )
+            .await
+            .unwrap();
+        a.store
+            .create("/registry/ranges/serviceips/10.96.0.30", b"gone/x".to_vec())
+            .await
+            .unwrap();
+
+        let mut suspects = HashMap::new();
+        a.repair(&mut suspects).await.unwrap();
+        for key in [
+            "/registry/ranges/serviceips/10.96.0.20",
+            "/registry/ranges/servicenodeports/30003",
+        ] {
+            assert!(a.store.get(key).await.unwrap().is_some(), "{key} restored");
+        }
+        let orphan = "/registry/ranges/serviceips/10.96.0.30";
+        assert!(
+            a.store.get(orphan).await.unwrap().is_some(),
+            "one look is not enough"
+        );
+        a.repair(&mut suspects).await.unwrap();
+        assert!(
+            a.store.get(orphan).await.unwrap().is_none(),
+            "freed on the second look"
+        );
+        // The restored claims keep the values from being handed out again.
+        let mut other = json!({"metadata": {"name": "b", "namespace": "default"},
+                               "spec": {"clusterIP": "10.96.0.20", "ports": [{"port": 80}]}});
+        assert!(a.assign(&mut other, None).await.is_err());
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::allocate::Allocator;
 use super::defaults;
 use super::resources::{prepare_create, served};
-use crate::store::{Error as StoreError, ListOptions, Store};
+use crate::store::{Error as StoreError, Store};
 
 pub const NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
 
@@ -86,14 +86,8 @@ pub async fn run(
         .await
         .with_context(|| format!("creating namespace {ns}"))?;
     }
-    let services = store
-        .list("/registry/core/services/", ListOptions::default())
-        .await?;
-    let services: Vec<Value> = services.items.iter().map(served).collect();
-    let freed = allocator.repair(&services).await?;
-    if freed > 0 {
-        tracing::info!(freed, "freed Service address claims no Service holds");
-    }
+    // Claims in line with the Services before the first allocation.
+    allocator.repair(&mut Default::default()).await?;
 
     let key = "/registry/core/services/default/kubernetes";
     if store.get(key).await?.is_none() {

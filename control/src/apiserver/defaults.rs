@@ -51,6 +51,65 @@ fn container(c: &mut Value) {
     or(c, "terminationMessagePath", json!("/dev/termination-log"));
     or(c, "terminationMessagePolicy", json!("File"));
     each(c, "ports", |p| or(p, "protocol", json!("TCP")));
+    // A kubelet runs probes on these; a zero period would never tick.
+    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        if let Some(p) = c.get_mut(probe).filter(|p| p.is_object()) {
+            or(p, "periodSeconds", json!(10));
+            or(p, "timeoutSeconds", json!(1));
+            or(p, "successThreshold", json!(1));
+            or(p, "failureThreshold", json!(3));
+            if let Some(http) = p.get_mut("httpGet").filter(|h| h.is_object()) {
+                or(http, "path", json!("/"));
+                or(http, "scheme", json!("HTTP"));
+            }
+        }
+    }
+    each(c, "env", |e| {
+        let field = e.get_mut("valueFrom").and_then(|v| v.get_mut("fieldRef"));
+        if let Some(field) = field.filter(|f| f.is_object()) {
+            or(field, "apiVersion", json!("v1"));
+        }
+    });
+}
+
+/// Mode 0644 for files of configMap, secret, downwardAPI and projected volumes.
+fn volume(v: &mut Value) {
+    for source in ["configMap", "secret", "downwardAPI", "projected"] {
+        if let Some(s) = v.get_mut(source).filter(|s| s.is_object()) {
+            or(s, "defaultMode", json!(420));
+        }
+    }
+}
+
+/// Upstream's QoS class: Guaranteed when every container's CPU and memory
+/// limits equal its requests, BestEffort when none asks for any, otherwise
+/// Burstable. Kubelets place the pod's cgroup by it.
+pub fn qos_class(spec: &Value) -> &'static str {
+    let containers: Vec<&Value> = ["containers", "initContainers"]
+        .iter()
+        .flat_map(|l| spec[*l].as_array().into_iter().flatten())
+        .collect();
+    let mut any = false;
+    let mut guaranteed = true;
+    for c in containers {
+        let r = &c["resources"];
+        for res in ["cpu", "memory"] {
+            let limit = &r["limits"][res];
+            // A request left out defaults to the limit.
+            let request = if r["requests"][res].is_null() {
+                limit
+            } else {
+                &r["requests"][res]
+            };
+            any |= !limit.is_null() || !request.is_null();
+            guaranteed &= !limit.is_null() && request == limit;
+        }
+    }
+    match (any, guaranteed) {
+        (false, _) => "BestEffort",
+        (true, true) => "Guaranteed",
+        (true, false) => "Burstable",
+    }
 }
 
 pub fn pod_spec(spec: &mut Value) {
@@ -65,6 +124,7 @@ pub fn pod_spec(spec: &mut Value) {
     or(spec, "enableServiceLinks", json!(true));
     each(spec, "containers", container);
     each(spec, "initContainers", container);
+    each(spec, "volumes", volume);
 }
 
 fn service(spec: &mut Value) {
@@ -122,8 +182,10 @@ pub fn apply(kind: &str, obj: &mut Value) {
     }
 }
 
-/// A Service that stops being a NodePort (or LoadBalancer) loses the node
-/// ports it did not ask to change, as upstream drops type-dependent fields.
+/// A Service update keeps what the server allocated when the client leaves
+/// it out (a `kubectl replace` of the original manifest), and loses the node
+/// ports it did not ask to keep when it stops being a NodePort or
+/// LoadBalancer: upstream's patchAllocatedValues and dropTypeDependentFields.
 pub fn service_update(new: &mut Value, old: &Value) {
     let node_ports = |v: &Value| {
         matches!(
@@ -131,18 +193,44 @@ pub fn service_update(new: &mut Value, old: &Value) {
             Some("NodePort" | "LoadBalancer")
         )
     };
-    if !node_ports(old) || node_ports(new) {
-        return;
+    let unset = |v: &Value| v.is_null() || v.as_str() == Some("");
+    if new["spec"]["type"] != "ExternalName" && unset(&new["spec"]["clusterIP"]) {
+        for f in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+            if !old["spec"][f].is_null() {
+                new["spec"][f] = old["spec"][f].clone();
+            }
+        }
     }
-    let before: Vec<&Value> = old["spec"]["ports"]
+    let old_ports: Vec<&Value> = old["spec"]["ports"]
         .as_array()
         .into_iter()
         .flatten()
-        .map(|p| &p["nodePort"])
         .collect();
+    if node_ports(new) && node_ports(old) {
+        if let Some(ports) = new["spec"]["ports"].as_array_mut() {
+            for p in ports.iter_mut().filter(|p| p["nodePort"].is_null()) {
+                let same = |o: &&&Value| {
+                    o["name"] == p["name"] && (!p["name"].is_null() || o["port"] == p["port"])
+                };
+                if let Some(o) = old_ports
+                    .iter()
+                    .find(same)
+                    .filter(|o| !o["nodePort"].is_null())
+                {
+                    p["nodePort"] = o["nodePort"].clone();
+                }
+            }
+        }
+        return;
+    }
+    if !node_ports(old) || node_ports(new) {
+        return;
+    }
     if let Some(ports) = new["spec"]["ports"].as_array_mut() {
         for (i, p) in ports.iter_mut().enumerate() {
-            if before.get(i).is_some_and(|b| **b == p["nodePort"])
+            if old_ports
+                .get(i)
+                .is_some_and(|b| b["nodePort"] == p["nodePort"])
                 && let Some(m) = p.as_object_mut()
             {
                 m.remove("nodePort");
@@ -158,9 +246,10 @@ pub fn initial_status(kind: &str, obj: &mut Value) {
     };
     match kind {
         "Pod" => {
+            let qos = map.get("spec").map_or("BestEffort", qos_class);
             map.insert(
                 "status".into(),
-                json!({"phase": "Pending", "qosClass": "BestEffort"}),
+                json!({"phase": "Pending", "qosClass": qos}),
             );
         }
         "Namespace" => {
@@ -179,6 +268,50 @@ pub fn initial_status(kind: &str, obj: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pods() {
+        let qos = |resources: Value| {
+            qos_class(&json!({"containers": [{"name": "a", "resources": resources}]}))
+        };
+        assert_eq!(qos(json!({})), "BestEffort");
+        assert_eq!(
+            qos(json!({"limits": {"cpu": "1", "memory": "1Gi"}})),
+            "Guaranteed"
+        );
+        assert_eq!(qos(json!({"requests": {"cpu": "1"}})), "Burstable");
+        let mut pod = json!({"spec": {"containers": [{"name": "a", "image": "x",
+            "readinessProbe": {"httpGet": {"port": 80}}}], "volumes": [{"name": "v", "configMap": {"name": "c"}}]}});
+        apply("Pod", &mut pod);
+        let probe = &pod["spec"]["containers"][0]["readinessProbe"];
+        assert_eq!(
+            (
+                probe["periodSeconds"].as_i64(),
+                probe["httpGet"]["path"].as_str()
+            ),
+            (Some(10), Some("/"))
+        );
+        assert_eq!(pod["spec"]["volumes"][0]["configMap"]["defaultMode"], 420);
+        assert!(
+            pod["spec"]["containers"][0].get("livenessProbe").is_none(),
+            "absent stays absent"
+        );
+    }
+
+    #[test]
+    fn a_service_replace_keeps_what_was_allocated() {
+        let old = json!({"spec": {"type": "NodePort", "clusterIP": "10.96.0.9", "clusterIPs": ["10.96.0.9"],
+                                  "ports": [{"name": "http", "port": 80, "nodePort": 30080}]}});
+        let mut new =
+            json!({"spec": {"type": "NodePort", "ports": [{"name": "http", "port": 80}]}});
+        service_update(&mut new, &old);
+        assert_eq!(new["spec"]["clusterIP"], "10.96.0.9");
+        assert_eq!(new["spec"]["ports"][0]["nodePort"], 30080);
+        let mut to_cluster_ip = old.clone();
+        to_cluster_ip["spec"]["type"] = json!("ClusterIP");
+        service_update(&mut to_cluster_ip, &old);
+        assert!(to_cluster_ip["spec"]["ports"][0].get("nodePort").is_none());
+    }
 
     #[test]
     fn services_and_deployments() {

@@ -19,18 +19,23 @@ impl Scope for ClusterResourceScope {
 }
 
 /// Checks that a JSON object is a value of the resource's type. Ok holds the
-/// paths of fields the type does not know (for `fieldValidation`); the error
-/// names the field where decoding stopped.
-pub type Validate = fn(&serde_json::Value) -> Result<Vec<String>, String>;
+/// paths of fields the type does not know (for `fieldValidation`) and the
+/// object as the type writes it back: without those fields, nulls or
+/// anything else the type does not keep, as upstream stores what decodes
+/// into its Go types. The error names the field where decoding stopped.
+pub type Validate = fn(&serde_json::Value) -> Result<(Vec<String>, serde_json::Value), String>;
 
-fn validate_as<K: serde::de::DeserializeOwned>(
+fn validate_as<K: serde::de::DeserializeOwned + serde::Serialize>(
     v: &serde_json::Value,
-) -> Result<Vec<String>, String> {
+) -> Result<(Vec<String>, serde_json::Value), String> {
     let mut unknown = Vec::new();
     let mut record = |path: serde_ignored::Path| unknown.push(field_path(&path));
     let de = serde_ignored::Deserializer::new(v, &mut record);
     match serde_path_to_error::deserialize::<_, K>(de) {
-        Ok(_) => Ok(unknown),
+        Ok(typed) => {
+            let normal = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
+            Ok((unknown, normal))
+        }
         Err(e) if e.path().iter().next().is_none() => Err(e.inner().to_string()),
         Err(e) => Err(format!("{}: {}", e.path(), e.inner())),
     }
@@ -87,7 +92,7 @@ impl ResourceInfo {
         categories: &'static [&'static str],
     ) -> Self
     where
-        K: Resource + serde::de::DeserializeOwned,
+        K: Resource + serde::de::DeserializeOwned + serde::Serialize,
         K::Scope: Scope,
     {
         ResourceInfo {

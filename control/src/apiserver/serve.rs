@@ -13,18 +13,17 @@ use tracing::debug;
 use super::auth::Identity;
 use super::routes::PeerIdentity;
 
-/// Binds now (so a busy port fails the start) and serves in the background.
-pub async fn spawn(
-    addr: SocketAddr,
-    tls: rustls::ServerConfig,
-    app: Router,
-) -> anyhow::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+/// Binds first, so a busy port fails the start before anything else is done.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!(
             "cannot listen on {addr}: is another API server running? (choose another with --bind)"
         )
-    })?;
-    let local = listener.local_addr()?;
+    })
+}
+
+/// Serves HTTPS on `listener` in the background.
+pub fn spawn(listener: tokio::net::TcpListener, tls: rustls::ServerConfig, app: Router) {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
     tokio::spawn(async move {
         loop {
@@ -58,5 +57,4 @@ pub async fn spawn(
             });
         }
     });
-    Ok(local)
 }

@@ -109,7 +109,10 @@ pub fn typed(t: &Target, obj: &mut Value, mode: FieldValidation) -> Result<Vec<S
         Some(v) if v == gv => {}
         Some(v) => return Err(cannot(format!("apiVersion {v} does not match {gv}"))),
     }
-    let unknown = (r.validate)(obj).map_err(cannot)?;
+    let (unknown, normal) = (r.validate)(obj).map_err(cannot)?;
+    // What is stored is what the type holds: unknown fields (reported or
+    // ignored below) and nulls do not reach the store.
+    *obj = normal;
     let unknown: Vec<String> = unknown
         .into_iter()
         .map(|f| format!("unknown field \"{f}\""))

@@ -82,19 +82,26 @@ fn pod_grace(obj: &Value, asked: Option<i64>) -> i64 {
     if !running {
         return 0;
     }
-    asked
-        .unwrap_or_else(|| spec["terminationGracePeriodSeconds"].as_i64().unwrap_or(30))
-        .max(0)
+    match asked {
+        // A negative grace period means "as soon as possible", one second.
+        Some(g) if g < 0 => 1,
+        Some(g) => g,
+        None => spec["terminationGracePeriodSeconds"]
+            .as_i64()
+            .unwrap_or(30)
+            .max(0),
+    }
 }
 
-/// Deletes or marks one object; Ok(the object as it is now).
+/// Deletes or marks one object; Ok(the object as it is now, whether it is
+/// gone).
 async fn remove(
     state: &AppState,
     t: &Target,
     key: &str,
     opts: &DeleteOptions,
     dry: bool,
-) -> Result<Value, Response> {
+) -> Result<(Value, bool), Response> {
     let name = key.rsplit('/').next().unwrap_or_default().to_owned();
     let kind = t.resource.kind;
     loop {
@@ -146,7 +153,7 @@ async fn remove(
             && !shorter
             && finalizers.len() == meta["finalizers"].as_array().map_or(0, Vec::len)
         {
-            return Ok(obj);
+            return Ok((obj, false));
         }
         let m = obj["metadata"]
             .as_object_mut()
@@ -156,11 +163,15 @@ async fn remove(
             m.insert("deletionTimestamp".into(), from_now(grace));
             m.insert("deletionGracePeriodSeconds".into(), json!(grace));
         }
+        // Controllers that follow generations see the deletion start.
+        if !deleting && let Some(g) = m.get("generation").and_then(Value::as_i64) {
+            m.insert("generation".into(), json!(g + 1));
+        }
         if !finalizers.is_empty() {
             m.insert("finalizers".into(), json!(finalizers));
         }
         if dry {
-            return Ok(obj);
+            return Ok((obj, false));
         }
         let result = if deletion_done(kind, &obj) {
             state.store.delete(key, Some(current.mod_revision)).await
@@ -175,7 +186,7 @@ async fn remove(
                 if kind == "Service" && deletion_done(kind, &obj) {
                     state.allocator.release_unused(&obj, None).await;
                 }
-                return Ok(served(&kv));
+                return Ok((served(&kv), deletion_done(kind, &obj)));
             }
             Err(StoreError::Conflict { .. }) => continue,
             Err(e) => return Err(store_error(t, &name, e)),
@@ -196,7 +207,19 @@ pub async fn delete(
         Err(r) => return r,
     };
     match remove(state, t, key, &opts, dry_run(q)).await {
-        Ok(obj) => json_response(StatusCode::OK, &obj),
+        // Gone at once: a Status, which clients read as "deleted"; still
+        // there (finalizers, grace): the object, "being deleted".
+        Ok((obj, true)) => {
+            let meta = &obj["metadata"];
+            let details = json!({"name": meta["name"], "group": t.resource.group,
+                                 "kind": t.resource.plural, "uid": meta["uid"]});
+            json_response(
+                StatusCode::OK,
+                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                        "status": "Success", "details": details}),
+            )
+        }
+        Ok((obj, false)) => json_response(StatusCode::OK, &obj),
         Err(r) => r,
     }
 }
@@ -229,7 +252,7 @@ pub async fn delete_collection(
             .resource
             .key(meta["namespace"].as_str(), meta["name"].as_str());
         match remove(state, t, &key, &opts, dry_run(q)).await {
-            Ok(obj) => gone.push(obj),
+            Ok((obj, _)) => gone.push(obj),
             // Deleted meanwhile by someone else: already what was asked.
             Err(r) if r.status() == StatusCode::NOT_FOUND => {}
             Err(r) => return r,

@@ -98,7 +98,14 @@ pub fn prepare_create(
     meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
     meta.insert("creationTimestamp".into(), now());
     meta.insert("generation".into(), json!(1));
-    meta.remove("resourceVersion");
+    // A new object is not being deleted, whatever the body says.
+    for owned in [
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    ] {
+        meta.remove(owned);
+    }
     Ok(name)
 }
 

@@ -33,14 +33,28 @@ fn expired(message: &str) -> Value {
 /// What one store event means to a watcher with `filter`.
 fn classify(filter: &Filter, e: &Event) -> Option<(&'static str, Value)> {
     let now = served(&e.kv);
-    let before = e.prev.as_ref().map(served);
+    if filter.is_empty() {
+        let kind = match e.kind {
+            EventKind::Put if e.prev.is_none() => "ADDED",
+            EventKind::Put => "MODIFIED",
+            EventKind::Delete => "DELETED",
+        };
+        return Some((kind, now));
+    }
+    // The object as it was, at this event's version: what a watcher that
+    // stops seeing it is told was deleted.
+    let before = e.prev.as_ref().map(|kv| {
+        let mut obj = served(kv);
+        obj["metadata"]["resourceVersion"] = now["metadata"]["resourceVersion"].clone();
+        obj
+    });
     let was = before.as_ref().is_some_and(|b| filter.matches(b));
     match e.kind {
         EventKind::Delete => (was || filter.matches(&now)).then_some(("DELETED", now)),
         EventKind::Put => match (was, filter.matches(&now)) {
             (true, true) => Some(("MODIFIED", now)),
             (false, true) => Some(("ADDED", now)),
-            (true, false) => Some(("DELETED", now)),
+            (true, false) => before.map(|b| ("DELETED", b)),
             (false, false) => None,
         },
     }

@@ -17,7 +17,7 @@ use super::object::{prepare_create, served};
 use super::path::Target;
 use crate::apiserver::patch::{self, PatchType};
 use crate::apiserver::routes::AppState;
-use crate::apiserver::validation::{self, FieldError};
+use crate::apiserver::validation::{self, FieldError, pruned};
 use crate::apiserver::{defaults, status::status};
 use crate::store::Error as StoreError;
 
@@ -127,7 +127,9 @@ pub async fn create(
     match state.store.create(&key, obj.to_string().into_bytes()).await {
         Ok(kv) => with_warnings(json_response(StatusCode::CREATED, &served(&kv)), &warnings),
         Err(e) => {
-            if kind == "Service" {
+            // Only a write known not to have happened gives its claims
+            // back; after an unclear failure the repair loop decides.
+            if kind == "Service" && matches!(e, StoreError::AlreadyExists) {
                 state.allocator.release_unused(&obj, None).await;
             }
             store_error(t, &name, e)
@@ -205,7 +207,7 @@ fn carry_over(t: &Target, new: &mut Value, old: &Value) {
     if t.resource.kind == "Service" {
         defaults::service_update(new, old);
     }
-    if new.get("spec") != old.get("spec") {
+    if pruned(&new["spec"]) != pruned(&old["spec"]) {
         let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
         new["metadata"]["generation"] = json!(generation + 1);
     }
@@ -293,8 +295,10 @@ pub async fn update(
         if dry_run(q) {
             return with_warnings(json_response(StatusCode::OK, &view(t, &new)), &warnings);
         }
+        // An update that completes a deletion allocates nothing.
         if kind == "Service"
             && t.subresource.is_none()
+            && !deletion_done(kind, &new)
             && let Err(errors) = state.allocator.assign(&mut new, Some(&old)).await
         {
             return invalid(t, &name, &errors);
@@ -334,7 +338,8 @@ pub async fn update(
                 continue;
             }
             Err(e) => {
-                if kind == "Service" {
+                let definite = matches!(e, StoreError::Conflict { .. } | StoreError::NotFound);
+                if kind == "Service" && definite {
                     state.allocator.release_unused(&new, Some(&old)).await;
                 }
                 return store_error(t, &name, e);

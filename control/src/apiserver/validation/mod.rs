@@ -106,6 +106,32 @@ impl std::fmt::Display for FieldError {
     }
 }
 
+/// `v` without nulls, empty objects and empty lists, at any depth: how two
+/// specs compare when clients spell "nothing" differently (Go clients send
+/// `"resources": {}` where others send nothing, and upstream compares the
+/// decoded structs, where both are the same).
+pub fn pruned(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), pruned(v)))
+                .filter(|(_, v)| !is_nothing(v))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(pruned).collect()),
+        other => other.clone(),
+    }
+}
+
+fn is_nothing(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
 /// DNS-1123 subdomain, as Kubernetes names most objects.
 pub fn dns_subdomain(name: &str) -> Result<(), &'static str> {
     let ok_chars = name

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use super::{FieldError, dns_label};
+use super::{FieldError, dns_label, pruned};
 
 fn containers(path: &str, list: &Value, required: bool, errors: &mut Vec<FieldError>) {
     let items = list.as_array().map(Vec::as_slice).unwrap_or(&[]);
@@ -73,7 +73,7 @@ fn mutable_pod_fields(spec: &Value) -> Value {
 pub fn validate_pod(obj: &Value, old: Option<&Value>, errors: &mut Vec<FieldError>) {
     pod_spec("spec", &obj["spec"], errors);
     if let Some(old) = old
-        && mutable_pod_fields(&obj["spec"]) != mutable_pod_fields(&old["spec"])
+        && pruned(&mutable_pod_fields(&obj["spec"])) != pruned(&mutable_pod_fields(&old["spec"]))
     {
         errors.push(FieldError::forbidden(
             "spec",
@@ -210,6 +210,12 @@ mod tests {
         let old = json!({"spec": {"containers": [{"name": "a", "image": "x"}]}});
         let new_image = json!({"spec": {"containers": [{"name": "a", "image": "z"}]}});
         assert!(errors("Pod", &new_image, Some(&old)).is_empty());
+        let go_client =
+            json!({"spec": {"containers": [{"name": "a", "image": "x", "resources": {}}]}});
+        assert!(
+            errors("Pod", &go_client, Some(&old)).is_empty(),
+            "{{}} is nothing"
+        );
         let new_port = json!({"spec": {"containers": [{"name": "a", "image": "x", "ports": [{"containerPort": 80}]}]}});
         assert!(
             errors("Pod", &new_port, Some(&old))[0]
