@@ -294,11 +294,15 @@ fn scenario(bin: PathBuf) {
     let err = k.fails(&["apply", "-f", &k.file("bad.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: bad, namespace: shop}\nspec:\n  ports: [{port: 80, name: a}, {port: 80, name: b}]\n")]);
     assert!(err.contains("spec.ports[1]: Duplicate value"), "{err}");
 
-    let out = k.ok(&["delete", "-f", &manifest]);
+    let out = k.ok(&["delete", "configmap", "late", "-n", "shop"]);
+    assert!(out.contains("configmap \"late\" deleted"), "{out}");
+    // Deleting the namespace deletes what is in it; kubectl waits for both.
+    let out = k.ok(&["delete", "namespace", "shop", "--timeout=30s"]);
+    assert!(out.contains("namespace \"shop\" deleted"), "{out}");
+    let err = k.fails(&["get", "namespace", "shop"]);
     assert!(
-        out.contains("deployment.apps \"web\" deleted")
-            && out.contains("namespace \"shop\" deleted"),
-        "{out}"
+        err.contains("NotFound") || err.contains("not found"),
+        "{err}"
     );
     let err = k.fails(&["get", "service", "web", "-n", "shop"]);
     assert!(

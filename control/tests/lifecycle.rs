@@ -304,3 +304,74 @@ async fn service_addresses_are_allocated_kept_and_released() {
         "released by the type change"
     );
 }
+
+#[tokio::test]
+async fn a_deleted_namespace_is_emptied_then_removed() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let server = Server::start();
+    let client = server.client().await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &from(json!({"metadata": {"name": "gone"}})),
+        )
+        .await
+        .unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "gone");
+    cms.create(
+        &PostParams::default(),
+        &from(json!({"metadata": {"name": "c"}})),
+    )
+    .await
+    .unwrap();
+    // A pod a node runs: it goes only when its kubelet (here, the test) says so.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "gone");
+    let pod = from(
+        json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "demo:1"}]}}),
+    );
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+
+    namespaces
+        .delete("gone", &DeleteParams::default())
+        .await
+        .unwrap();
+    let ns = namespaces.get("gone").await.unwrap();
+    assert_eq!(ns.status.unwrap().phase.as_deref(), Some("Terminating"));
+    let refused = cms
+        .create(
+            &PostParams::default(),
+            &from(json!({"metadata": {"name": "late"}})),
+        )
+        .await;
+    assert_eq!(
+        code(refused.unwrap_err()),
+        403,
+        "no new content in a terminating namespace"
+    );
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let pod = pods.get_opt("p").await.unwrap();
+        if pod
+            .as_ref()
+            .is_some_and(|p| p.metadata.deletion_timestamp.is_some())
+        {
+            pods.delete("p", &DeleteParams::default().grace_period(0))
+                .await
+                .unwrap();
+        }
+        let left = cms.list(&ListParams::default()).await.unwrap().items.len();
+        if namespaces.get_opt("gone").await.unwrap().is_none() {
+            assert_eq!(left, 0, "emptied before it went");
+            assert!(pods.get_opt("p").await.unwrap().is_none());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "namespace still there after 20 s ({left} config maps left)\n{}",
+            server.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

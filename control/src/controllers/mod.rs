@@ -4,6 +4,7 @@
 //! touches the store.
 
 pub mod leader;
+mod namespace;
 
 use std::time::Duration;
 
@@ -29,7 +30,7 @@ impl Default for Settings {
 type Loop = fn(Client, Settings) -> futures::future::BoxFuture<'static, anyhow::Result<()>>;
 
 /// Every loop, by name.
-const LOOPS: &[(&str, Loop)] = &[];
+const LOOPS: &[(&str, Loop)] = &[("namespace", |c, s| Box::pin(namespace::run(c, s)))];
 
 /// Runs every loop until one fails. Dropping the future stops them all (the
 /// leader lost its Lease, or the process stops).

@@ -163,6 +163,12 @@ async fn remove(
             m.insert("deletionTimestamp".into(), from_now(grace));
             m.insert("deletionGracePeriodSeconds".into(), json!(grace));
         }
+        if kind == "Namespace" {
+            obj["status"]["phase"] = json!("Terminating");
+        }
+        let m = obj["metadata"]
+            .as_object_mut()
+            .expect("objects have metadata");
         // Controllers that follow generations see the deletion start.
         if !deleting && let Some(g) = m.get("generation").and_then(Value::as_i64) {
             m.insert("generation".into(), json!(g + 1));

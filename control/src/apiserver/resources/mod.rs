@@ -66,7 +66,7 @@ pub async fn handle(
         (Method::GET, false, None) => read::list(&state, &t, &key, h, q).await,
         (Method::POST, false, None) => write::create(&state, &t, h, q, &body).await,
         (Method::POST, true, Some("binding")) => write::bind(&state, &t, &key, h, q, &body).await,
-        (Method::PUT, true, None | Some("status" | "scale")) => {
+        (Method::PUT, true, None | Some("status" | "scale" | "finalize")) => {
             write::replace(&state, &t, &key, h, q, &body).await
         }
         (Method::PATCH, true, None | Some("status" | "scale")) => {

@@ -38,7 +38,10 @@ pub fn parse(path: &str) -> Option<Target> {
     };
     match rest {
         [plural] => target(plural, None, None, None),
-        ["namespaces", ns, plural] => target(plural, Some(ns), None, None),
+        // `namespaces/<name>/status` (or `finalize`) has the same shape as a
+        // namespaced list.
+        ["namespaces", ns, plural] => target(plural, Some(ns), None, None)
+            .or_else(|| target("namespaces", None, Some(ns), Some(plural))),
         ["namespaces", ns, plural, name] => target(plural, Some(ns), Some(name), None),
         ["namespaces", ns, plural, name, sub] => target(plural, Some(ns), Some(name), Some(sub)),
         [plural, name] => target(plural, None, Some(name), None),
@@ -83,5 +86,10 @@ mod tests {
         let t = parse("/api/v1/nodes/n1/status").unwrap();
         assert_eq!(t.subresource.as_deref(), Some("status"));
         assert!(parse("/api/v1/namespaces/x/configmaps/c/status").is_none());
+        let t = parse("/api/v1/namespaces/x/finalize").unwrap();
+        assert_eq!(
+            (t.resource.kind, t.name.as_deref(), t.subresource.as_deref()),
+            ("Namespace", Some("x"), Some("finalize"))
+        );
     }
 }

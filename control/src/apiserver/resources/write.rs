@@ -176,6 +176,26 @@ fn carry_over(t: &Target, new: &mut Value, old: &Value) {
         new["status"] = status;
         return;
     }
+    // A namespace's finalizers change only through `finalize`, and only them.
+    if t.resource.kind == "Namespace" {
+        let (mut from, to) = (old.clone(), new.clone());
+        let (keep, base) = match t.subresource.as_deref() {
+            Some("finalize") => (&to, &mut from),
+            _ => (old, &mut *new),
+        };
+        match keep["spec"].get("finalizers") {
+            Some(f) => base["spec"]["finalizers"] = f.clone(),
+            None => {
+                if let Some(spec) = base["spec"].as_object_mut() {
+                    spec.remove("finalizers");
+                }
+            }
+        }
+        if t.subresource.as_deref() == Some("finalize") {
+            *new = from;
+            return;
+        }
+    }
     for field in [
         "uid",
         "creationTimestamp",
@@ -217,7 +237,8 @@ fn carry_over(t: &Target, new: &mut Value, old: &Value) {
 pub fn deletion_done(kind: &str, obj: &Value) -> bool {
     let meta = &obj["metadata"];
     let deleting = meta.get("deletionTimestamp").is_some_and(|d| !d.is_null());
-    let finalizers = meta["finalizers"].as_array().is_some_and(|f| !f.is_empty());
+    let pending = |f: &Value| f.as_array().is_some_and(|f| !f.is_empty());
+    let finalizers = pending(&meta["finalizers"]) || pending(&obj["spec"]["finalizers"]);
     let grace = meta["deletionGracePeriodSeconds"].as_i64().unwrap_or(0);
     deleting && !finalizers && (kind != "Pod" || grace == 0)
 }
