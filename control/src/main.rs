@@ -60,6 +60,9 @@ struct Args {
     /// Serve the API only: no reconciliation loops in this process.
     #[arg(long)]
     no_loops: bool,
+    /// How often pods bound to deleted nodes are looked for (seconds).
+    #[arg(long, default_value_t = 20)]
+    pod_gc_period: u64,
     /// The address the `kubernetes` Service's endpoints point at
     /// [default: the bind address, or 127.0.0.1 when it is unspecified].
     #[arg(long)]
@@ -201,8 +204,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 Timing::default(),
             ))
         });
+        let settings = controllers::Settings {
+            podgc_period: Duration::from_secs(args.pod_gc_period.max(1)),
+            ..Default::default()
+        };
         (
-            Some(tokio::spawn(run_loops(client, elector.clone()))),
+            Some(tokio::spawn(run_loops(client, settings, elector.clone()))),
             elector,
         )
     };
@@ -231,8 +238,11 @@ async fn self_client(pki: &Pki, url: &str) -> anyhow::Result<kube::Client> {
 }
 
 /// The reconciliation loops, under the leader Lease unless told otherwise.
-async fn run_loops(client: kube::Client, elector: Option<Arc<Elector>>) {
-    let settings = controllers::Settings::default();
+async fn run_loops(
+    client: kube::Client,
+    settings: controllers::Settings,
+    elector: Option<Arc<Elector>>,
+) {
     let result = match elector {
         Some(elector) => {
             elector

@@ -5,6 +5,8 @@
 
 pub mod leader;
 mod namespace;
+mod podgc;
+mod serviceaccount;
 
 use std::time::Duration;
 
@@ -17,12 +19,15 @@ use tokio::task::JoinSet;
 pub struct Settings {
     /// A node whose Lease is not renewed for this long is NotReady/Unknown.
     pub node_monitor_grace: Duration,
+    /// How often pods of deleted nodes are looked for.
+    pub podgc_period: Duration,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             node_monitor_grace: Duration::from_secs(40),
+            podgc_period: podgc::PERIOD,
         }
     }
 }
@@ -30,7 +35,11 @@ impl Default for Settings {
 type Loop = fn(Client, Settings) -> futures::future::BoxFuture<'static, anyhow::Result<()>>;
 
 /// Every loop, by name.
-const LOOPS: &[(&str, Loop)] = &[("namespace", |c, s| Box::pin(namespace::run(c, s)))];
+const LOOPS: &[(&str, Loop)] = &[
+    ("namespace", |c, s| Box::pin(namespace::run(c, s))),
+    ("serviceaccount", |c, s| Box::pin(serviceaccount::run(c, s))),
+    ("podgc", |c, s| Box::pin(podgc::run(c, s))),
+];
 
 /// Runs every loop until one fails. Dropping the future stops them all (the
 /// leader lost its Lease, or the process stops).

@@ -1,0 +1,95 @@
+//! The small loops: every namespace gets a `default` ServiceAccount, and
+//! pods of a deleted node are removed.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
+use kube::api::{Api, DeleteParams, PostParams};
+use serde_json::json;
+use support::Server;
+
+fn from<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+    serde_json::from_value(v).unwrap()
+}
+
+async fn eventually<F, Fut>(server: &Server, what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(
+            Instant::now() < deadline,
+            "{what} within 20 s\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_namespace_has_a_default_service_account() {
+    let server = Server::start();
+    let client = server.client().await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &from(json!({"metadata": {"name": "team"}})),
+        )
+        .await
+        .unwrap();
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "team");
+    eventually(&server, "the default account", || async {
+        accounts.get_opt("default").await.unwrap().is_some()
+    })
+    .await;
+    let system: Api<ServiceAccount> = Api::namespaced(client.clone(), "kube-system");
+    eventually(&server, "one in kube-system too", || async {
+        system.get_opt("default").await.unwrap().is_some()
+    })
+    .await;
+    accounts
+        .delete("default", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(&server, "a deleted default account comes back", || async {
+        accounts.get_opt("default").await.unwrap().is_some()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pods_of_a_deleted_node_are_removed() {
+    let server = Server::start_with(&["--pod-gc-period", "1"]);
+    let client = server.client().await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    for n in ["n1", "n2"] {
+        nodes
+            .create(
+                &PostParams::default(),
+                &from(json!({"metadata": {"name": n}})),
+            )
+            .await
+            .unwrap();
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    for (p, n) in [("on-n1", "n1"), ("on-n2", "n2")] {
+        let pod = from(
+            json!({"metadata": {"name": p}, "spec": {"nodeName": n, "containers": [{"name": "c", "image": "demo:1"}]}}),
+        );
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+    }
+    nodes.delete("n1", &DeleteParams::default()).await.unwrap();
+    eventually(&server, "the pod of the deleted node is gone", || async {
+        pods.get_opt("on-n1").await.unwrap().is_none()
+    })
+    .await;
+    assert!(
+        pods.get_opt("on-n2").await.unwrap().is_some(),
+        "the other node's pod stays"
+    );
+}
