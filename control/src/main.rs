@@ -60,6 +60,12 @@ struct Args {
     /// Serve the API only: no reconciliation loops in this process.
     #[arg(long)]
     no_loops: bool,
+    /// Where nodes' pod CIDRs are carved from.
+    #[arg(long, default_value = "10.244.0.0/16")]
+    cluster_cidr: IpNetwork,
+    /// The prefix length of each node's pod CIDR.
+    #[arg(long, default_value_t = 24)]
+    node_cidr_mask_size: u8,
     /// How often pods bound to deleted nodes are looked for (seconds).
     #[arg(long, default_value_t = 20)]
     pod_gc_period: u64,
@@ -101,6 +107,16 @@ fn default_data_dir() -> PathBuf {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    let host_bits = if args.cluster_cidr.is_ipv4() { 32 } else { 128 };
+    if args.node_cidr_mask_size < args.cluster_cidr.prefix() || args.node_cidr_mask_size > host_bits
+    {
+        anyhow::bail!(
+            "--node-cidr-mask-size {} does not fit in --cluster-cidr {}: use a prefix between {} and {host_bits}",
+            args.node_cidr_mask_size,
+            args.cluster_cidr,
+            args.cluster_cidr.prefix()
+        );
+    }
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     std::fs::create_dir_all(&data_dir).with_context(|| {
         format!(
@@ -206,6 +222,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         });
         let settings = controllers::Settings {
             podgc_period: Duration::from_secs(args.pod_gc_period.max(1)),
+            cluster_cidr: args.cluster_cidr,
+            node_cidr_mask: args.node_cidr_mask_size,
             ..Default::default()
         };
         (

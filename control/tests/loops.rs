@@ -93,3 +93,48 @@ async fn pods_of_a_deleted_node_are_removed() {
         "the other node's pod stays"
     );
 }
+
+#[tokio::test]
+async fn nodes_get_pod_cidrs_and_a_deleted_nodes_range_is_reused() {
+    let server = Server::start_with(&[
+        "--cluster-cidr",
+        "10.250.0.0/22",
+        "--node-cidr-mask-size",
+        "24",
+    ]);
+    let nodes: Api<Node> = Api::all(server.client().await);
+    let cidr = |n: Node| n.spec.and_then(|s| s.pod_cidr);
+    for n in ["a", "b"] {
+        nodes
+            .create(
+                &PostParams::default(),
+                &from(json!({"metadata": {"name": n}})),
+            )
+            .await
+            .unwrap();
+    }
+    eventually(&server, "both nodes have a pod CIDR", || async {
+        cidr(nodes.get("a").await.unwrap()).is_some()
+            && cidr(nodes.get("b").await.unwrap()).is_some()
+    })
+    .await;
+    let mut got = vec![
+        cidr(nodes.get("a").await.unwrap()).unwrap(),
+        cidr(nodes.get("b").await.unwrap()).unwrap(),
+    ];
+    got.sort();
+    assert_eq!(got, ["10.250.0.0/24", "10.250.1.0/24"]);
+    let freed = cidr(nodes.get("a").await.unwrap()).unwrap();
+    nodes.delete("a", &DeleteParams::default()).await.unwrap();
+    nodes
+        .create(
+            &PostParams::default(),
+            &from(json!({"metadata": {"name": "c"}})),
+        )
+        .await
+        .unwrap();
+    eventually(&server, "the new node reuses the freed range", || async {
+        cidr(nodes.get("c").await.unwrap()).as_deref() == Some(freed.as_str())
+    })
+    .await;
+}

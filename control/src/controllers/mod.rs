@@ -5,6 +5,7 @@
 
 pub mod leader;
 mod namespace;
+pub mod nodeipam;
 mod podgc;
 mod serviceaccount;
 
@@ -21,6 +22,9 @@ pub struct Settings {
     pub node_monitor_grace: Duration,
     /// How often pods of deleted nodes are looked for.
     pub podgc_period: Duration,
+    /// Where nodes' pod CIDRs come from, and their size.
+    pub cluster_cidr: ipnetwork::IpNetwork,
+    pub node_cidr_mask: u8,
 }
 
 impl Default for Settings {
@@ -28,6 +32,8 @@ impl Default for Settings {
         Settings {
             node_monitor_grace: Duration::from_secs(40),
             podgc_period: podgc::PERIOD,
+            cluster_cidr: "10.244.0.0/16".parse().expect("a valid CIDR"),
+            node_cidr_mask: 24,
         }
     }
 }
@@ -39,6 +45,7 @@ const LOOPS: &[(&str, Loop)] = &[
     ("namespace", |c, s| Box::pin(namespace::run(c, s))),
     ("serviceaccount", |c, s| Box::pin(serviceaccount::run(c, s))),
     ("podgc", |c, s| Box::pin(podgc::run(c, s))),
+    ("nodeipam", |c, s| Box::pin(nodeipam::run(c, s))),
 ];
 
 /// Runs every loop until one fails. Dropping the future stops them all (the
