@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use control::apiserver::defaults::Admission;
 use control::apiserver::{allocate::Allocator, auth::Tokens, bootstrap, pki::Pki, routes, serve};
 use control::controllers::{
     self,
@@ -60,6 +61,17 @@ struct Args {
     /// Serve the API only: no reconciliation loops in this process.
     #[arg(long)]
     no_loops: bool,
+    /// How long pods tolerate a not-ready node before eviction, unless they
+    /// say otherwise (seconds).
+    #[arg(long, default_value_t = 300)]
+    default_not_ready_toleration_seconds: i64,
+    /// The same for an unreachable node.
+    #[arg(long, default_value_t = 300)]
+    default_unreachable_toleration_seconds: i64,
+    /// A node whose heartbeats stop for this long is marked unknown and
+    /// tainted unreachable (seconds).
+    #[arg(long, default_value_t = 40)]
+    node_monitor_grace_period: u64,
     /// Where nodes' pod CIDRs are carved from.
     #[arg(long, default_value = "10.244.0.0/16")]
     cluster_cidr: IpNetwork,
@@ -166,6 +178,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         store: store.clone(),
         tokens,
         allocator: allocator.clone(),
+        admission: Admission {
+            not_ready_toleration: args.default_not_ready_toleration_seconds,
+            unreachable_toleration: args.default_unreachable_toleration_seconds,
+        },
     }));
     let listener = serve::bind(args.bind).await?;
     let local = listener.local_addr()?;
@@ -223,8 +239,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let settings = controllers::Settings {
             podgc_period: Duration::from_secs(args.pod_gc_period.max(1)),
             cluster_cidr: args.cluster_cidr,
+            node_monitor_grace: Duration::from_secs(args.node_monitor_grace_period.max(1)),
             node_cidr_mask: args.node_cidr_mask_size,
-            ..Default::default()
         };
         (
             Some(tokio::spawn(run_loops(client, settings, elector.clone()))),

@@ -138,3 +138,133 @@ async fn nodes_get_pod_cidrs_and_a_deleted_nodes_range_is_reused() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_silent_node_is_tainted_and_its_pods_evicted_after_their_toleration() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kube::api::{Patch, PatchParams};
+    let server = Server::start_with(&[
+        "--node-monitor-grace-period",
+        "2",
+        "--default-unreachable-toleration-seconds",
+        "2",
+    ]);
+    let client = server.client().await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node = from(json!({"metadata": {"name": "n1"},
+        "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}}));
+    nodes.create(&PostParams::default(), &node).await.unwrap();
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+    let lease = from(
+        json!({"metadata": {"name": "n1"}, "spec": {"holderIdentity": "n1", "leaseDurationSeconds": 40}}),
+    );
+    leases.create(&PostParams::default(), &lease).await.unwrap();
+    let renewing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let renewer = tokio::spawn({
+        let (leases, renewing) = (leases.clone(), renewing.clone());
+        async move {
+            for i in 0.. {
+                if renewing.load(std::sync::atomic::Ordering::Relaxed) {
+                    let t = format!("2026-01-01T00:{:02}:{:02}.000000Z", (i / 60) % 60, i % 60);
+                    let patch = json!({"spec": {"renewTime": t}});
+                    leases
+                        .patch("n1", &PatchParams::default(), &Patch::Merge(patch))
+                        .await
+                        .unwrap();
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    });
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let pod = |name: &str, tolerations: serde_json::Value| -> Pod {
+        from(
+            json!({"metadata": {"name": name}, "spec": {"nodeName": "n1", "tolerations": tolerations,
+                    "containers": [{"name": "c", "image": "demo:1"}]}}),
+        )
+    };
+    pods.create(&PostParams::default(), &pod("evicted", json!([])))
+        .await
+        .unwrap();
+    pods.create(
+        &PostParams::default(),
+        &pod("stays", json!([{"operator": "Exists"}])),
+    )
+    .await
+    .unwrap();
+    let taints = |n: Node| -> Vec<String> {
+        n.spec
+            .and_then(|s| s.taints)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| format!("{}:{}", t.key, t.effect))
+            .collect()
+    };
+
+    // A heartbeating node is left alone.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        taints(nodes.get("n1").await.unwrap()).is_empty(),
+        "{}",
+        server.log()
+    );
+
+    renewing.store(false, std::sync::atomic::Ordering::Relaxed);
+    let silent = Instant::now();
+    eventually(
+        &server,
+        "the silent node is Unknown and tainted unreachable",
+        || async {
+            let n = nodes.get("n1").await.unwrap();
+            let ready = n
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+                .map(|c| c.status.clone());
+            ready.as_deref() == Some("Unknown")
+                && taints(n).contains(&"node.kubernetes.io/unreachable:NoExecute".to_owned())
+        },
+    )
+    .await;
+    eventually(
+        &server,
+        "its pod is evicted after the 2 s default toleration",
+        || async {
+            pods.get("evicted")
+                .await
+                .unwrap()
+                .metadata
+                .deletion_timestamp
+                .is_some()
+        },
+    )
+    .await;
+    assert!(
+        silent.elapsed() >= Duration::from_secs(3),
+        "not before grace + toleration: {:?}",
+        silent.elapsed()
+    );
+    assert!(
+        pods.get("stays")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .is_none(),
+        "a pod tolerating everything stays"
+    );
+
+    // Back: heartbeats and a Ready status clear the taint.
+    renewing.store(true, std::sync::atomic::Ordering::Relaxed);
+    let ready = json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}});
+    nodes
+        .patch_status("n1", &PatchParams::default(), &Patch::Merge(ready))
+        .await
+        .unwrap();
+    eventually(&server, "the taint is gone", || async {
+        taints(nodes.get("n1").await.unwrap()).is_empty()
+    })
+    .await;
+    renewer.abort();
+}

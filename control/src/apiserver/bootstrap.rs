@@ -29,7 +29,7 @@ async fn ensure(
     }
     prepare_create(kind, &mut obj, namespace).map_err(|e| anyhow::anyhow!("{e}"))?;
     defaults::apply(kind, &mut obj);
-    defaults::initial_status(kind, &mut obj);
+    defaults::on_create(kind, &mut obj);
     match store.create(key, obj.to_string().into_bytes()).await {
         Ok(kv) => Ok(served(&kv)),
         // Another API server got there first.
@@ -99,7 +99,7 @@ pub async fn run(
         });
         prepare_create("Service", &mut svc, Some("default")).map_err(|e| anyhow::anyhow!("{e}"))?;
         defaults::apply("Service", &mut svc);
-        defaults::initial_status("Service", &mut svc);
+        defaults::on_create("Service", &mut svc);
         allocator.assign(&mut svc, None).await.map_err(|e| {
             anyhow::anyhow!("allocating the kubernetes Service's address: {}", e[0])
         })?;

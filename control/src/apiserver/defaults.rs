@@ -239,8 +239,62 @@ pub fn service_update(new: &mut Value, old: &Value) {
     }
 }
 
-/// The status a new object starts with: clients do not set it on create.
-pub fn initial_status(kind: &str, obj: &mut Value) {
+/// How long pods tolerate a not-ready or unreachable node unless they say
+/// otherwise: upstream's DefaultTolerationSeconds admission (300 s).
+#[derive(Clone, Copy, Debug)]
+pub struct Admission {
+    pub not_ready_toleration: i64,
+    pub unreachable_toleration: i64,
+}
+
+impl Default for Admission {
+    fn default() -> Self {
+        Admission {
+            not_ready_toleration: 300,
+            unreachable_toleration: 300,
+        }
+    }
+}
+
+/// Tolerations for the node lifecycle taints, unless the pod has its own.
+pub fn default_tolerations(spec: &mut Value, admission: Admission) {
+    let Some(spec) = spec.as_object_mut() else {
+        return;
+    };
+    let list = spec.entry("tolerations").or_insert_with(|| json!([]));
+    let Some(list) = list.as_array_mut() else {
+        return;
+    };
+    for (key, secs) in [
+        (
+            "node.kubernetes.io/not-ready",
+            admission.not_ready_toleration,
+        ),
+        (
+            "node.kubernetes.io/unreachable",
+            admission.unreachable_toleration,
+        ),
+    ] {
+        let covered = list.iter().any(|t| {
+            (t["key"] == key || (t["key"].is_null() && t["operator"] == "Exists"))
+                && (t["effect"].is_null() || t["effect"] == "NoExecute")
+        });
+        if !covered {
+            list.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": secs}));
+        }
+    }
+}
+
+/// What a new object starts with: its status (clients do not set it on
+/// create), and for pods the default tolerations.
+pub fn on_create(kind: &str, obj: &mut Value) {
+    on_create_with(kind, obj, Admission::default())
+}
+
+pub fn on_create_with(kind: &str, obj: &mut Value, admission: Admission) {
+    if kind == "Pod" {
+        default_tolerations(&mut obj["spec"], admission);
+    }
     let Some(map) = obj.as_object_mut() else {
         return;
     };

@@ -25,6 +25,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub tokens: Tokens,
     pub allocator: Allocator,
+    pub admission: super::defaults::Admission,
 }
 
 /// The identity the TLS layer found in the client's certificate, if any.

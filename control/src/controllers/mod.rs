@@ -6,6 +6,7 @@
 pub mod leader;
 mod namespace;
 pub mod nodeipam;
+pub mod nodelifecycle;
 mod podgc;
 mod serviceaccount;
 
@@ -46,6 +47,7 @@ const LOOPS: &[(&str, Loop)] = &[
     ("serviceaccount", |c, s| Box::pin(serviceaccount::run(c, s))),
     ("podgc", |c, s| Box::pin(podgc::run(c, s))),
     ("nodeipam", |c, s| Box::pin(nodeipam::run(c, s))),
+    ("nodelifecycle", |c, s| Box::pin(nodelifecycle::run(c, s))),
 ];
 
 /// Runs every loop until one fails. Dropping the future stops them all (the

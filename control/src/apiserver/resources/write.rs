@@ -105,7 +105,7 @@ pub async fn create(
         }
     };
     defaults::apply(kind, &mut obj);
-    defaults::initial_status(kind, &mut obj);
+    defaults::on_create_with(kind, &mut obj, state.admission);
     let errors = validation::validate(kind, &obj, None);
     if !errors.is_empty() {
         return invalid(t, &name, &errors);
