@@ -3,6 +3,7 @@
 //! plane process while it holds the leader Lease ([`leader`]); none of them
 //! touches the store.
 
+mod garbagecollector;
 pub mod leader;
 mod namespace;
 pub mod nodeipam;
@@ -48,6 +49,9 @@ const LOOPS: &[(&str, Loop)] = &[
     ("podgc", |c, s| Box::pin(podgc::run(c, s))),
     ("nodeipam", |c, s| Box::pin(nodeipam::run(c, s))),
     ("nodelifecycle", |c, s| Box::pin(nodelifecycle::run(c, s))),
+    ("garbagecollector", |c, s| {
+        Box::pin(garbagecollector::run(c, s))
+    }),
 ];
 
 /// Runs every loop until one fails. Dropping the future stops them all (the
