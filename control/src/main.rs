@@ -178,6 +178,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         store: store.clone(),
         tokens,
         allocator: allocator.clone(),
+        sa_tokens: control::apiserver::satokens::Signer::load_or_create(&data_dir.join("pki"))?,
         admission: Admission {
             not_ready_toleration: args.default_not_ready_toleration_seconds,
             unreachable_toleration: args.default_unreachable_toleration_seconds,

@@ -19,6 +19,17 @@ impl Identity {
         Self { user, groups }
     }
 
+    /// A service account, with the groups upstream gives it.
+    pub fn service_account(namespace: &str, name: &str) -> Self {
+        Self::authenticated(
+            format!("system:serviceaccount:{namespace}:{name}"),
+            vec![
+                "system:serviceaccounts".into(),
+                format!("system:serviceaccounts:{namespace}"),
+            ],
+        )
+    }
+
     /// The identity in a verified client certificate (the TLS layer already
     /// checked it chains to the CA).
     pub fn from_certificate(cert: &CertificateDer<'_>) -> Option<Self> {

@@ -14,6 +14,7 @@ pub mod protobuf;
 pub mod registry;
 pub mod resources;
 pub mod routes;
+pub mod satokens;
 pub mod select;
 pub mod serve;
 pub mod status;

@@ -26,6 +26,7 @@ pub struct AppState {
     pub tokens: Tokens,
     pub allocator: Allocator,
     pub admission: super::defaults::Admission,
+    pub sa_tokens: super::satokens::Signer,
 }
 
 /// The identity the TLS layer found in the client's certificate, if any.
@@ -41,13 +42,19 @@ async fn authenticate(
         .extensions()
         .get::<PeerIdentity>()
         .and_then(|p| p.0.clone());
-    let from_token = || {
-        req.headers()
-            .get("authorization")
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| state.tokens.authenticate(h))
-    };
-    match from_cert.or_else(from_token) {
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
+    let mut identity =
+        from_cert.or_else(|| header.as_deref().and_then(|h| state.tokens.authenticate(h)));
+    if identity.is_none()
+        && let Some(bearer) = header.as_deref().and_then(|h| h.strip_prefix("Bearer "))
+    {
+        identity = service_account(&state, bearer.trim()).await;
+    }
+    match identity {
         Some(identity) => {
             req.extensions_mut().insert(identity);
             next.run(req).await
@@ -55,6 +62,36 @@ async fn authenticate(
         None if is_public(req.uri().path()) => next.run(req).await,
         None => status(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized"),
     }
+}
+
+/// The account a service account token names, if this server signed it,
+/// it has not expired, and the account (and pod it is bound to) still exist
+/// with the uids it was issued for.
+async fn service_account(state: &AppState, token: &str) -> Option<Identity> {
+    let claims = state.sa_tokens.verify(token)?;
+    let k = &claims.kubernetes;
+    let uid_of = |key: String| async move {
+        let kv = state.store.get(&key).await.ok()??;
+        let obj: serde_json::Value = serde_json::from_slice(&kv.value).ok()?;
+        obj["metadata"]["uid"].as_str().map(str::to_owned)
+    };
+    let account = uid_of(format!(
+        "/registry/core/serviceaccounts/{}/{}",
+        k.namespace, k.serviceaccount.name
+    ))
+    .await?;
+    if account != k.serviceaccount.uid {
+        return None;
+    }
+    if let Some(pod) = &k.pod
+        && uid_of(format!("/registry/core/pods/{}/{}", k.namespace, pod.name)).await? != pod.uid
+    {
+        return None;
+    }
+    Some(Identity::service_account(
+        &k.namespace,
+        &k.serviceaccount.name,
+    ))
 }
 
 async fn version() -> impl IntoResponse {

@@ -12,6 +12,7 @@ mod errors;
 mod object;
 mod path;
 mod read;
+mod token;
 mod watch;
 mod write;
 
@@ -65,6 +66,7 @@ pub async fn handle(
         (Method::GET, false, None) if watching => watch::watch(state.clone(), t, key, h, q).await,
         (Method::GET, false, None) => read::list(&state, &t, &key, h, q).await,
         (Method::POST, false, None) => write::create(&state, &t, h, q, &body).await,
+        (Method::POST, true, Some("token")) => token::create(&state, &t, &key, h, q, &body).await,
         (Method::POST, true, Some("binding")) => write::bind(&state, &t, &key, h, q, &body).await,
         (Method::PUT, true, None | Some("status" | "scale" | "finalize")) => {
             write::replace(&state, &t, &key, h, q, &body).await

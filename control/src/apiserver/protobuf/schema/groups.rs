@@ -1,10 +1,43 @@
 //! The small groups: discovery/v1 EndpointSlice, coordination/v1 Lease,
-//! policy/v1 Eviction, autoscaling/v1 Scale.
+//! policy/v1 Eviction, autoscaling/v1 Scale, authentication/v1 TokenRequest.
 
 use super::Kind::*;
 use super::Message;
 
 pub const MESSAGES: &[Message] = &[
+    (
+        "authentication.v1.TokenRequest",
+        &[
+            (1, "metadata", Msg("meta.v1.ObjectMeta")),
+            (2, "spec", Msg("authentication.v1.TokenRequestSpec")),
+            (3, "status", Msg("authentication.v1.TokenRequestStatus")),
+        ],
+    ),
+    (
+        "authentication.v1.TokenRequestSpec",
+        &[
+            (1, "audiences", List(&Str)),
+            (4, "expirationSeconds", Int),
+            (
+                3,
+                "boundObjectRef",
+                Msg("authentication.v1.BoundObjectReference"),
+            ),
+        ],
+    ),
+    (
+        "authentication.v1.BoundObjectReference",
+        &[
+            (1, "kind", Str),
+            (2, "apiVersion", Str),
+            (3, "name", Str),
+            (4, "uid", Str),
+        ],
+    ),
+    (
+        "authentication.v1.TokenRequestStatus",
+        &[(1, "token", KeepStr), (2, "expirationTimestamp", Time)],
+    ),
     (
         "discovery.v1.EndpointSlice",
         &[

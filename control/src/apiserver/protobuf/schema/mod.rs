@@ -87,6 +87,7 @@ const TOP: &[(&str, &str)] = &[
     ("Eviction", "policy.v1.Eviction"),
     ("Scale", "autoscaling.v1.Scale"),
     ("DeleteOptions", "meta.v1.DeleteOptions"),
+    ("TokenRequest", "authentication.v1.TokenRequest"),
 ];
 
 pub fn fields(message: &str) -> Option<&'static [Field]> {
