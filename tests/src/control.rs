@@ -14,6 +14,11 @@ pub struct ControlPlane {
 
 impl ControlPlane {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// With extra flags for skiff-control.
+    pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("skiff-control-")
             .tempdir()
@@ -22,6 +27,7 @@ impl ControlPlane {
             .arg("--data-dir")
             .arg(dir.path())
             .args(["--bind", &format!("127.0.0.1:{}", free_port())])
+            .args(extra)
             .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())
             .stdout(std::process::Stdio::null())
             .spawn()

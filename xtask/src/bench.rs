@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: benchmarks against release builds: the data plane by
 //! default, `cargo xtask bench api` for the API server and the programming
-//! latency from an API write to the eBPF map.
+//! latency from an API write to the eBPF map, `cargo xtask bench scheduler`
+//! for scheduling throughput.
 
 use std::{ffi::OsString, process::Command};
 
@@ -14,6 +15,7 @@ pub fn bench(args: &[OsString]) -> Result<()> {
     let bin_dir = util::profile_dir(true);
     let (bin, args) = match args.first().and_then(|a| a.to_str()) {
         Some("api") => ("skiff-bench-api", &args[1..]),
+        Some("scheduler") => ("skiff-bench-sched", &args[1..]),
         _ => ("skiff-bench", args),
     };
     let mut cmd = Command::new(bin_dir.join(bin));
