@@ -30,7 +30,10 @@ impl Default for Settings {
 type Loop = fn(Client, Settings) -> futures::future::BoxFuture<'static, anyhow::Result<()>>;
 
 /// Every loop, by name.
-const LOOPS: &[(&str, Loop)] = &[("namespace", |c, s| Box::pin(namespace::run(c, s)))];
+const LOOPS: &[(&str, Loop)] = &[
+    ("namespace", |c, s| Box::pin(namespace::run(c, s))),
+    ("scheduler", |c, s| Box::pin(crate::scheduler::run(c, s))),
+];
 
 /// Runs every loop until one fails. Dropping the future stops them all (the
 /// leader lost its Lease, or the process stops).
