@@ -65,23 +65,27 @@ async fn a_running_pod_is_deleted_gracefully_and_binding_places_it_once() {
         "defaulted"
     );
 
-    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"},
-                         "target": {"kind": "Node", "name": "node-1"}});
-    let req = http::Request::post("/api/v1/namespaces/default/pods/p/binding")
-        .header("content-type", "application/json")
-        .body(binding.to_string().into_bytes())
-        .unwrap();
+    let bind = |uid: &str| {
+        let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p", "uid": uid},
+                             "target": {"kind": "Node", "name": "node-1"}});
+        http::Request::post("/api/v1/namespaces/default/pods/p/binding")
+            .header("content-type", "application/json")
+            .body(binding.to_string().into_bytes())
+            .unwrap()
+    };
     let client = server.client().await;
+    let stale = client.request_text(bind("another-pod")).await.unwrap_err();
+    assert_eq!(code(stale), 409, "a binding for another pod of that name");
+    let req = bind("");
     client.request_text(req.clone()).await.unwrap();
-    assert_eq!(
-        pods.get("p")
-            .await
-            .unwrap()
-            .spec
-            .unwrap()
-            .node_name
-            .as_deref(),
-        Some("node-1")
+    let bound = pods.get("p").await.unwrap();
+    assert_eq!(bound.spec.unwrap().node_name.as_deref(), Some("node-1"));
+    let scheduled = bound.status.unwrap().conditions.unwrap_or_default();
+    assert!(
+        scheduled
+            .iter()
+            .any(|c| c.type_ == "PodScheduled" && c.status == "True"),
+        "{scheduled:?}"
     );
     let again = client.request_text(req).await.unwrap_err();
     assert_eq!(code(again), 409, "a pod is bound once");

@@ -52,6 +52,7 @@ const LOOPS: &[(&str, Loop)] = &[
     ("garbagecollector", |c, s| {
         Box::pin(garbagecollector::run(c, s))
     }),
+    ("scheduler", |c, s| Box::pin(crate::scheduler::run(c, s))),
 ];
 
 /// Runs every loop until one fails. Dropping the future stops them all (the

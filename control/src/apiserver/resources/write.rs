@@ -13,7 +13,7 @@ use super::decode::{self, FieldValidation};
 use super::errors::{
     bad_request, conflict, forbidden, invalid, json_response, not_found, store_error,
 };
-use super::object::{prepare_create, served};
+use super::object::{now, prepare_create, served};
 use super::path::Target;
 use crate::apiserver::patch::{self, PatchType};
 use crate::apiserver::routes::AppState;
@@ -213,7 +213,9 @@ fn carry_over(t: &Target, new: &mut Value, old: &Value) {
             }
         }
     }
-    if t.resource.subresources.contains(&"status") {
+    // The status changes only through `status`, and through `binding`,
+    // which makes the pod PodScheduled.
+    if t.resource.subresources.contains(&"status") && t.subresource.as_deref() != Some("binding") {
         match old.get("status") {
             Some(s) => new["status"] = s.clone(),
             None => {
@@ -514,8 +516,26 @@ pub async fn bind(
         );
     };
     let name = t.name.clone().unwrap_or_default();
+    let uid = binding["metadata"]["uid"]
+        .as_str()
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned);
     let change: Change = Box::new(|current: &Value| {
         let mut pod = current.clone();
+        // A binding naming a uid is for that pod, not one recreated under
+        // its name.
+        if let Some(want) = &uid
+            && pod["metadata"]["uid"].as_str() != Some(want.as_str())
+        {
+            return Err(status(
+                StatusCode::CONFLICT,
+                "Conflict",
+                &format!(
+                    "Operation cannot be fulfilled on pods \"{name}\": Precondition failed: UID in precondition: {want}, UID in object meta: {}",
+                    pod["metadata"]["uid"].as_str().unwrap_or_default()
+                ),
+            ));
+        }
         if let Some(assigned) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
             return Err(status(
                 StatusCode::CONFLICT,
@@ -536,6 +556,7 @@ pub async fn bind(
             ));
         }
         pod["spec"]["nodeName"] = json!(node);
+        set_scheduled(&mut pod["status"]);
         if let Some(m) = pod["metadata"].as_object_mut() {
             m.remove("resourceVersion");
         }
@@ -549,4 +570,35 @@ pub async fn bind(
         StatusCode::CREATED,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
     )
+}
+
+/// A bound pod is `PodScheduled=True`, replacing what the scheduler said
+/// while it waited (upstream's `UpdatePodCondition`: the transition time
+/// moves only with the status).
+fn set_scheduled(status: &mut Value) {
+    if !status.is_object() {
+        *status = json!({});
+    }
+    let conditions = &mut status["conditions"];
+    if !conditions.is_array() {
+        *conditions = json!([]);
+    }
+    let list = conditions.as_array_mut().expect("an array");
+    let old = list.iter().position(|c| c["type"] == "PodScheduled");
+    let since = match old.map(|i| &list[i]) {
+        Some(c) if c["status"] == "True" && !c["lastTransitionTime"].is_null() => {
+            c["lastTransitionTime"].clone()
+        }
+        _ => now(),
+    };
+    let scheduled = json!({
+        "type": "PodScheduled",
+        "status": "True",
+        "lastProbeTime": null,
+        "lastTransitionTime": since,
+    });
+    match old {
+        Some(i) => list[i] = scheduled,
+        None => list.push(scheduled),
+    }
 }
