@@ -60,6 +60,9 @@ struct Args {
     /// Serve the API only: no reconciliation loops in this process.
     #[arg(long)]
     no_loops: bool,
+    /// The most endpoints one EndpointSlice holds (1-1000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    max_endpoints_per_slice: u16,
     /// The address the `kubernetes` Service's endpoints point at
     /// [default: the bind address, or 127.0.0.1 when it is unspecified].
     #[arg(long)]
@@ -195,7 +198,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ))
         });
         (
-            Some(tokio::spawn(run_loops(client, elector.clone()))),
+            Some(tokio::spawn(run_loops(
+                client,
+                elector.clone(),
+                controllers::Settings {
+                    max_endpoints_per_slice: args.max_endpoints_per_slice.into(),
+                    ..Default::default()
+                },
+            ))),
             elector,
         )
     };
@@ -224,8 +234,11 @@ async fn self_client(pki: &Pki, url: &str) -> anyhow::Result<kube::Client> {
 }
 
 /// The reconciliation loops, under the leader Lease unless told otherwise.
-async fn run_loops(client: kube::Client, elector: Option<Arc<Elector>>) {
-    let settings = controllers::Settings::default();
+async fn run_loops(
+    client: kube::Client,
+    elector: Option<Arc<Elector>>,
+    settings: controllers::Settings,
+) {
     let result = match elector {
         Some(elector) => {
             elector

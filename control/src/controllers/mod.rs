@@ -3,6 +3,7 @@
 //! plane process while it holds the leader Lease ([`leader`]); none of them
 //! touches the store.
 
+pub mod endpointslice;
 pub mod leader;
 
 use std::time::Duration;
@@ -16,12 +17,15 @@ use tokio::task::JoinSet;
 pub struct Settings {
     /// A node whose Lease is not renewed for this long is NotReady/Unknown.
     pub node_monitor_grace: Duration,
+    /// The most endpoints one EndpointSlice holds.
+    pub max_endpoints_per_slice: usize,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             node_monitor_grace: Duration::from_secs(40),
+            max_endpoints_per_slice: 100,
         }
     }
 }
@@ -29,7 +33,7 @@ impl Default for Settings {
 type Loop = fn(Client, Settings) -> futures::future::BoxFuture<'static, anyhow::Result<()>>;
 
 /// Every loop, by name.
-const LOOPS: &[(&str, Loop)] = &[];
+const LOOPS: &[(&str, Loop)] = &[("endpointslice", endpointslice::start)];
 
 /// Runs every loop until one fails. Dropping the future stops them all (the
 /// leader lost its Lease, or the process stops).
