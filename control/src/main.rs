@@ -81,6 +81,9 @@ struct Args {
     /// How often pods bound to deleted nodes are looked for (seconds).
     #[arg(long, default_value_t = 20)]
     pod_gc_period: u64,
+    /// The most endpoints one EndpointSlice holds (1-1000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    max_endpoints_per_slice: u16,
     /// The address the `kubernetes` Service's endpoints point at
     /// [default: the bind address, or 127.0.0.1 when it is unspecified].
     #[arg(long)]
@@ -241,6 +244,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             podgc_period: Duration::from_secs(args.pod_gc_period.max(1)),
             cluster_cidr: args.cluster_cidr,
             node_monitor_grace: Duration::from_secs(args.node_monitor_grace_period.max(1)),
+            max_endpoints_per_slice: args.max_endpoints_per_slice.into(),
             node_cidr_mask: args.node_cidr_mask_size,
         };
         (

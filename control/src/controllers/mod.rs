@@ -3,6 +3,7 @@
 //! plane process while it holds the leader Lease ([`leader`]); none of them
 //! touches the store.
 
+pub mod endpointslice;
 mod garbagecollector;
 pub mod leader;
 mod namespace;
@@ -27,6 +28,8 @@ pub struct Settings {
     /// Where nodes' pod CIDRs come from, and their size.
     pub cluster_cidr: ipnetwork::IpNetwork,
     pub node_cidr_mask: u8,
+    /// The most endpoints one EndpointSlice holds.
+    pub max_endpoints_per_slice: usize,
 }
 
 impl Default for Settings {
@@ -36,6 +39,7 @@ impl Default for Settings {
             podgc_period: podgc::PERIOD,
             cluster_cidr: "10.244.0.0/16".parse().expect("a valid CIDR"),
             node_cidr_mask: 24,
+            max_endpoints_per_slice: 100,
         }
     }
 }
@@ -52,6 +56,7 @@ const LOOPS: &[(&str, Loop)] = &[
     ("garbagecollector", |c, s| {
         Box::pin(garbagecollector::run(c, s))
     }),
+    ("endpointslice", endpointslice::start),
     ("scheduler", |c, s| Box::pin(crate::scheduler::run(c, s))),
 ];
 
