@@ -3,7 +3,10 @@
 //! plane process while it holds the leader Lease ([`leader`]); none of them
 //! touches the store.
 
+mod deployment;
 pub mod leader;
+mod replicaset;
+mod shared;
 
 use std::time::Duration;
 
@@ -29,11 +32,16 @@ impl Default for Settings {
 type Loop = fn(Client, Settings) -> futures::future::BoxFuture<'static, anyhow::Result<()>>;
 
 /// Every loop, by name.
-const LOOPS: &[(&str, Loop)] = &[];
+const LOOPS: &[(&str, Loop)] = &[
+    ("replicaset", replicaset::run),
+    ("deployment", deployment::run),
+];
 
 /// Runs every loop until one fails. Dropping the future stops them all (the
 /// leader lost its Lease, or the process stops).
 pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
+    let names: Vec<&str> = LOOPS.iter().map(|(name, _)| *name).collect();
+    tracing::info!(loops = ?names, "running the reconciliation loops");
     let mut loops = JoinSet::new();
     for (name, start) in LOOPS {
         let fut = start(client.clone(), settings.clone());
