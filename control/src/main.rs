@@ -81,6 +81,9 @@ struct Args {
     /// How often pods bound to deleted nodes are looked for (seconds).
     #[arg(long, default_value_t = 20)]
     pod_gc_period: u64,
+    /// How long a node must be missing before its pods are deleted (seconds).
+    #[arg(long, default_value_t = 40)]
+    pod_gc_quarantine: u64,
     /// The most endpoints one EndpointSlice holds (1-1000).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
     max_endpoints_per_slice: u16,
@@ -242,6 +245,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         });
         let settings = controllers::Settings {
             podgc_period: Duration::from_secs(args.pod_gc_period.max(1)),
+            podgc_quarantine: Duration::from_secs(args.pod_gc_quarantine),
             cluster_cidr: args.cluster_cidr,
             node_monitor_grace: Duration::from_secs(args.node_monitor_grace_period.max(1)),
             max_endpoints_per_slice: args.max_endpoints_per_slice.into(),

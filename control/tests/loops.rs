@@ -64,7 +64,7 @@ async fn every_namespace_has_a_default_service_account() {
 
 #[tokio::test]
 async fn pods_of_a_deleted_node_are_removed() {
-    let server = Server::start_with(&["--pod-gc-period", "1"]);
+    let server = Server::start_with(&["--pod-gc-period", "1", "--pod-gc-quarantine", "1"]);
     let client = server.client().await;
     let nodes: Api<Node> = Api::all(client.clone());
     for n in ["n1", "n2"] {

@@ -80,7 +80,9 @@ pub fn slice(name: &str, service: &str, endpoints: &[(&str, Cond)], ports: &[Por
         "metadata": {
             "name": name,
             "namespace": "default",
-            "labels": {"kubernetes.io/service-name": service, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"},
+            // Written by the tests as their own manager: a control plane's
+            // EndpointSlice loop leaves slices it does not manage alone.
+            "labels": {"kubernetes.io/service-name": service, "endpointslice.kubernetes.io/managed-by": "skiff-e2e.example.com"},
         },
         "addressType": family,
         "endpoints": endpoints.iter().map(|(ip, c)| json!({

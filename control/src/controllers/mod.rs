@@ -3,6 +3,7 @@
 //! plane process while it holds the leader Lease ([`leader`]); none of them
 //! touches the store.
 
+mod deployment;
 pub mod endpointslice;
 mod garbagecollector;
 pub mod leader;
@@ -10,7 +11,9 @@ mod namespace;
 pub mod nodeipam;
 pub mod nodelifecycle;
 mod podgc;
+mod replicaset;
 mod serviceaccount;
+mod shared;
 
 use std::time::Duration;
 
@@ -25,6 +28,8 @@ pub struct Settings {
     pub node_monitor_grace: Duration,
     /// How often pods of deleted nodes are looked for.
     pub podgc_period: Duration,
+    /// How long a node must be missing before its pods go.
+    pub podgc_quarantine: Duration,
     /// Where nodes' pod CIDRs come from, and their size.
     pub cluster_cidr: ipnetwork::IpNetwork,
     pub node_cidr_mask: u8,
@@ -37,6 +42,7 @@ impl Default for Settings {
         Settings {
             node_monitor_grace: Duration::from_secs(40),
             podgc_period: podgc::PERIOD,
+            podgc_quarantine: podgc::QUARANTINE,
             cluster_cidr: "10.244.0.0/16".parse().expect("a valid CIDR"),
             node_cidr_mask: 24,
             max_endpoints_per_slice: 100,
@@ -58,11 +64,15 @@ const LOOPS: &[(&str, Loop)] = &[
     }),
     ("endpointslice", endpointslice::start),
     ("scheduler", |c, s| Box::pin(crate::scheduler::run(c, s))),
+    ("replicaset", replicaset::run),
+    ("deployment", deployment::run),
 ];
 
 /// Runs every loop until one fails. Dropping the future stops them all (the
 /// leader lost its Lease, or the process stops).
 pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
+    let names: Vec<&str> = LOOPS.iter().map(|(name, _)| *name).collect();
+    tracing::info!(loops = ?names, "running the reconciliation loops");
     let mut loops = JoinSet::new();
     for (name, start) in LOOPS {
         let fut = start(client.clone(), settings.clone());

@@ -1,8 +1,10 @@
 //! Pods bound to a node that no longer exists are deleted (at once: no
-//! kubelet is left to confirm a graceful stop).
+//! kubelet is left to confirm a graceful stop), once the node has been
+//! missing for the quarantine time, as upstream's pod GC waits for a node
+//! that may only be slow to register.
 
-use std::collections::HashSet;
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, ListParams};
@@ -11,7 +13,11 @@ use tracing::{info, warn};
 
 use super::Settings;
 
-async fn sweep(client: &Client) -> kube::Result<()> {
+async fn sweep(
+    client: &Client,
+    quarantine: Duration,
+    missing: &mut HashMap<String, Instant>,
+) -> kube::Result<()> {
     let nodes: HashSet<String> = Api::<Node>::all(client.clone())
         .list(&ListParams::default())
         .await?
@@ -27,6 +33,10 @@ async fn sweep(client: &Client) -> kube::Result<()> {
             continue;
         };
         if nodes.contains(node) {
+            continue;
+        }
+        let since = *missing.entry(node.to_owned()).or_insert_with(Instant::now);
+        if since.elapsed() < quarantine {
             continue;
         }
         let ns = pod.namespace().unwrap_or_default();
@@ -46,13 +56,15 @@ async fn sweep(client: &Client) -> kube::Result<()> {
 }
 
 pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
+    let mut missing = HashMap::new();
     loop {
-        if let Err(e) = sweep(&client).await {
+        if let Err(e) = sweep(&client, settings.podgc_quarantine, &mut missing).await {
             warn!(error = %e, "pod garbage collection: retrying");
         }
         tokio::time::sleep(settings.podgc_period).await;
     }
 }
 
-/// Upstream sweeps every 20 s.
+/// Upstream sweeps every 20 s, after a node has been missing for 40 s.
 pub const PERIOD: Duration = Duration::from_secs(20);
+pub const QUARANTINE: Duration = Duration::from_secs(40);

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod etcd;
+pub mod kubelet;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
