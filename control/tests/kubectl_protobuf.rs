@@ -51,6 +51,11 @@ fn stored(k: &Kubectl, kind: &str, name: &str, ns: &str) -> Value {
     ] {
         meta.remove(f);
     }
+    // The status is the loops' (a Deployment's conditions carry the time
+    // they were written), not what the command sent.
+    if kind != "namespace" {
+        v.as_object_mut().unwrap().remove("status");
+    }
     if kind == "service" {
         let spec = v["spec"].as_object_mut().unwrap();
         spec.remove("clusterIP");
