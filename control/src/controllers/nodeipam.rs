@@ -72,16 +72,29 @@ pub fn plan(
     out
 }
 
-async fn assign(client: &Client, nodes: &[std::sync::Arc<Node>], settings: &Settings) {
+/// Assigns pod CIDRs to the nodes without one. `assigned` remembers what
+/// this loop wrote until the cache shows it, so a cache that lags never
+/// hands one range to two nodes.
+async fn assign(
+    client: &Client,
+    nodes: &[std::sync::Arc<Node>],
+    settings: &Settings,
+    assigned: &mut std::collections::HashMap<String, String>,
+) {
     let view: Vec<(String, Option<String>)> = nodes
         .iter()
         .map(|n| {
-            (
-                n.name_any(),
-                n.spec.as_ref().and_then(|s| s.pod_cidr.clone()),
-            )
+            let name = n.name_any();
+            let seen = n.spec.as_ref().and_then(|s| s.pod_cidr.clone());
+            let cidr = seen.or_else(|| assigned.get(&name).cloned());
+            (name, cidr)
         })
         .collect();
+    assigned.retain(|name, _| {
+        nodes.iter().any(|n| {
+            n.name_any() == *name && n.spec.as_ref().and_then(|s| s.pod_cidr.as_ref()).is_none()
+        })
+    });
     let api: Api<Node> = Api::all(client.clone());
     for (name, cidr) in plan(&view, settings.cluster_cidr, settings.node_cidr_mask) {
         let patch = json!({"spec": {"podCIDR": cidr.to_string(), "podCIDRs": [cidr.to_string()]}});
@@ -89,7 +102,10 @@ async fn assign(client: &Client, nodes: &[std::sync::Arc<Node>], settings: &Sett
             .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
             .await
         {
-            Ok(_) => info!(node = %name, %cidr, "assigned a pod CIDR"),
+            Ok(_) => {
+                info!(node = %name, %cidr, "assigned a pod CIDR");
+                assigned.insert(name, cidr.to_string());
+            }
             Err(e) => {
                 warn!(node = %name, error = %e, "cannot assign a pod CIDR; retrying on the next change")
             }
@@ -99,6 +115,7 @@ async fn assign(client: &Client, nodes: &[std::sync::Arc<Node>], settings: &Sett
 
 pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
     let (store, writer) = reflector::store::<Node>();
+    let mut assigned = std::collections::HashMap::new();
     let mut events = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
         .default_backoff()
         .reflect(writer)
@@ -106,7 +123,7 @@ pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
     while let Some(event) = events.next().await {
         match event {
             Ok(watcher::Event::Apply(_) | watcher::Event::InitDone) => {
-                assign(&client, &store.state(), &settings).await
+                assign(&client, &store.state(), &settings, &mut assigned).await
             }
             Ok(_) => {}
             Err(e) => warn!(error = %e, "node IPAM: watch failed; retrying"),
