@@ -3,28 +3,12 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
-use support::Server;
-
-async fn eventually<F, Fut>(server: &Server, what: &str, check: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check().await {
-        assert!(
-            Instant::now() < deadline,
-            "{what} within 20 s\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use support::{Server, eventually};
 
 /// An owner and two dependents (one blocks its owner's foreground deletion).
 async fn family(api: &Api<ConfigMap>, owner: &str) {

@@ -236,3 +236,21 @@ pub fn ok(o: &Output) -> String {
     );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// Polls `check` every 100 ms until it holds; after 20 s fails with `what`
+/// and the server's log.
+pub async fn eventually<F, Fut>(server: &Server, what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(
+            Instant::now() < deadline,
+            "{what} within 20 s\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
