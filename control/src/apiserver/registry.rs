@@ -164,6 +164,7 @@ pub static RESOURCES: &[ResourceInfo] = &[
     ResourceInfo::of::<apps::Deployment>(&["deploy"], &["status", "scale"], ALL),
     ResourceInfo::of::<apps::ReplicaSet>(&["rs"], &["status", "scale"], ALL),
     ResourceInfo::of::<apps::DaemonSet>(&["ds"], &["status"], ALL),
+    ResourceInfo::of::<apps::ControllerRevision>(&[], &[], &[]),
     ResourceInfo::of::<discovery::EndpointSlice>(&[], &[], &[]),
     ResourceInfo::of::<coordination::Lease>(&[], &[], &[]),
 ];

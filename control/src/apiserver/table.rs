@@ -224,6 +224,7 @@ fn printer(kind: &str) -> (&'static [Column], Print) {
         "ServiceAccount" => (SERVICE_ACCOUNT, service_account),
         "Event" => (EVENT, event),
         "Lease" => (LEASE, lease),
+        "ControllerRevision" => (CONTROLLER_REVISION, controller_revision),
         _ => (DEFAULT, created_at),
     }
 }
@@ -926,6 +927,42 @@ const LEASE: &[Column] = &[
 fn lease(l: &Value, now: Timestamp) -> Cells {
     let holder = text(&l["spec"]["holderIdentity"]);
     (vec![name(l), holder.into(), age(l, now).into()], None)
+}
+
+// ---------------------------------------------------------------- ControllerRevision
+
+const CONTROLLER_REVISION: &[Column] = &[
+    NAME,
+    col(
+        "Controller",
+        "string",
+        "Controller of the object",
+    ),
+    col("Revision", "string", "Revision is the revision number"),
+    AGE,
+];
+
+/// The controller as `daemonset.apps/web`.
+fn controller_revision(cr: &Value, now: Timestamp) -> Cells {
+    let controller = list(&cr["metadata"]["ownerReferences"])
+        .iter()
+        .find(|r| r["controller"] == true)
+        .map(|r| {
+            let group = text(&r["apiVersion"]).split_once('/').map_or("", |(g, _)| g);
+            let kind = text(&r["kind"]).to_lowercase();
+            match group {
+                "" => format!("{kind}/{}", text(&r["name"])),
+                g => format!("{kind}.{g}/{}", text(&r["name"])),
+            }
+        })
+        .unwrap_or_else(|| "<none>".into());
+    let cells = vec![
+        name(cr),
+        controller.into(),
+        int(&cr["revision"]).into(),
+        age(cr, now).into(),
+    ];
+    (cells, None)
 }
 
 // ---------------------------------------------------------------- Event

@@ -3,6 +3,7 @@
 //! plane process while it holds the leader Lease ([`leader`]); none of them
 //! touches the store.
 
+mod daemonset;
 mod deployment;
 pub mod endpointslice;
 mod garbagecollector;
@@ -66,6 +67,7 @@ const LOOPS: &[(&str, Loop)] = &[
     ("scheduler", |c, s| Box::pin(crate::scheduler::run(c, s))),
     ("replicaset", replicaset::run),
     ("deployment", deployment::run),
+    ("daemonset", daemonset::run),
 ];
 
 /// Runs every loop until one fails. Dropping the future stops them all (the

@@ -26,8 +26,8 @@ mod plugins;
 mod queue;
 mod report;
 mod resources;
-mod selector;
-mod taints;
+pub(crate) mod selector;
+pub(crate) mod taints;
 #[cfg(test)]
 mod testing;
 

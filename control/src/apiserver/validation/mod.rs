@@ -2,6 +2,8 @@
 //! immutable fields and per-kind rules. Errors name the field as upstream
 //! does (`spec.ports[1].port`), so clients can point at the line.
 
+mod history;
+mod node;
 mod service;
 mod workload;
 
@@ -225,6 +227,8 @@ pub fn validate(kind: &str, obj: &Value, old: Option<&Value>) -> Vec<FieldError>
             workload::validate(kind, obj, old, &mut errors)
         }
         "Pod" => workload::validate_pod(obj, old, &mut errors),
+        "ControllerRevision" => history::validate(obj, old, &mut errors),
+        "Node" => node::validate(obj, old, &mut errors),
         _ => {}
     }
     errors

@@ -13,7 +13,6 @@ mod sync;
 mod template;
 mod writes;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -27,7 +26,7 @@ use kube::{Api, Client, ResourceExt};
 use super::Settings;
 use super::shared::claim::controller_of;
 use super::shared::run::{self, Requests};
-use super::shared::selector;
+use super::shared::owners;
 
 struct Ctx {
     client: Client,
@@ -50,7 +49,7 @@ async fn run_loop(client: Client) -> anyhow::Result<()> {
     });
     let requests: Requests<Deployment> = futures::stream::select_all([
         run::own_requests(d_events),
-        run::requests(rs_events, rs_owners(deployments.clone())),
+        run::requests(rs_events, owners::owners(deployments.clone())),
         run::requests(pod_events, recreate_waits(deployments.clone(), replicasets)),
     ])
     .boxed();
@@ -58,54 +57,6 @@ async fn run_loop(client: Client) -> anyhow::Result<()> {
         Box::pin(sync::reconcile(d, ctx))
     })
     .await
-}
-
-fn deployment_of(
-    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-) -> Option<ObjectRef<Deployment>> {
-    controller_of(meta)
-        .filter(|r| r.kind == "Deployment" && r.api_version == "apps/v1")
-        .map(|r| ObjectRef::new(&r.name).within(meta.namespace.as_deref().unwrap_or_default()))
-}
-
-/// The Deployments a ReplicaSet event concerns: its controller, the one it
-/// had before, or for an orphan every Deployment whose selector covers it.
-fn rs_owners(
-    deployments: Store<Deployment>,
-) -> impl FnMut(&Event<ReplicaSet>) -> Vec<ObjectRef<Deployment>> + Send + 'static {
-    let mut last: HashMap<String, ObjectRef<Deployment>> = HashMap::new();
-    move |event| {
-        let (rs, deleted) = match event {
-            Event::Apply(rs) | Event::InitApply(rs) => (rs, false),
-            Event::Delete(rs) => (rs, true),
-            Event::Init | Event::InitDone => return Vec::new(),
-        };
-        let uid = rs.uid().unwrap_or_default();
-        let owner = deployment_of(&rs.metadata);
-        let before = match (&owner, deleted) {
-            (Some(o), false) => last.insert(uid, o.clone()),
-            _ => last.remove(&uid),
-        };
-        let mut out: Vec<_> = before
-            .into_iter()
-            .filter(|b| Some(b) != owner.as_ref())
-            .collect();
-        match owner {
-            Some(o) => out.push(o),
-            None if !deleted => out.extend(
-                deployments
-                    .state()
-                    .iter()
-                    .filter(|d| {
-                        d.namespace() == rs.namespace()
-                            && selector::matches(&d.spec.selector, rs.metadata.labels.as_ref())
-                    })
-                    .map(|d| ObjectRef::from_obj(&**d)),
-            ),
-            None => {}
-        }
-        out
-    }
 }
 
 /// A deleted pod may be the last old one a Recreate waits for.
@@ -123,7 +74,7 @@ fn recreate_waits(
         let ns = pod.namespace().unwrap_or_default();
         replicasets
             .get(&ObjectRef::new(&rs.name).within(&ns))
-            .and_then(|rs| deployment_of(&rs.metadata))
+            .and_then(|rs| owners::controller::<Deployment>(&rs.metadata))
             .filter(|d| {
                 deployments
                     .get(d)

@@ -1,60 +1,16 @@
-//! Pods as a ReplicaSet sees them: active, ready, available; and the pod
-//! it creates from its template.
+//! The pod a ReplicaSet creates from its template, and pods' states as it
+//! reads them.
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{Pod, PodCondition};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
 use crate::controllers::shared::claim::controller_ref;
-use crate::controllers::shared::time::plus_seconds;
 
-pub fn phase(pod: &Pod) -> &str {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.phase.as_deref())
-        .unwrap_or_default()
-}
-
-/// Counted as a replica: neither finished nor being deleted.
-pub fn is_active(pod: &Pod) -> bool {
-    !matches!(phase(pod), "Succeeded" | "Failed") && pod.metadata.deletion_timestamp.is_none()
-}
-
-pub fn ready_condition(pod: &Pod) -> Option<&PodCondition> {
-    pod.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == "Ready")
-}
-
-pub fn is_ready(pod: &Pod) -> bool {
-    ready_condition(pod).is_some_and(|c| c.status == "True")
-}
-
-/// Ready for at least `min_ready_seconds` (strictly longer, as upstream).
-pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
-    let Some(ready) = ready_condition(pod).filter(|c| c.status == "True") else {
-        return false;
-    };
-    min_ready_seconds <= 0
-        || ready
-            .last_transition_time
-            .as_ref()
-            .is_some_and(|t| plus_seconds(t.0, min_ready_seconds.into()) < now)
-}
-
-/// Since when the pod has been ready, if it is.
-pub fn ready_since(pod: &Pod) -> Option<Timestamp> {
-    ready_condition(pod)
-        .filter(|c| c.status == "True")
-        .and_then(|c| c.last_transition_time.as_ref())
-        .map(|t| t.0)
-}
-
+pub use crate::controllers::shared::pod_state::{
+    is_active, is_available, is_ready, phase, ready_since,
+};
 /// A new pod of `rs`: its template's metadata and spec, a generated name
 /// after the ReplicaSet's, and the ReplicaSet as its controller.
 pub fn from_template(rs: &ReplicaSet) -> Pod {
@@ -79,18 +35,6 @@ pub fn from_template(rs: &ReplicaSet) -> Pod {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn availability_waits_min_ready_seconds() {
-        let pod: Pod = serde_json::from_value(json!({"status": {"phase": "Running",
-            "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2024-01-01T00:00:00Z"}]}}))
-        .unwrap();
-        let at = |s: &str| s.parse::<Timestamp>().unwrap();
-        assert!(is_ready(&pod) && is_active(&pod));
-        assert!(is_available(&pod, 0, at("2024-01-01T00:00:00Z")));
-        assert!(!is_available(&pod, 5, at("2024-01-01T00:00:05Z")));
-        assert!(is_available(&pod, 5, at("2024-01-01T00:00:06Z")));
-    }
 
     #[test]
     fn pods_come_from_the_template() {

@@ -11,7 +11,7 @@ use kube::api::{Api, PostParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 
-use super::expectations::TTL;
+use crate::controllers::shared::expectations::TTL;
 use super::{Ctx, manage, pods, status};
 use crate::controllers::shared::{claim, run, time};
 

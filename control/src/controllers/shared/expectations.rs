@@ -1,7 +1,8 @@
 //! Creations and deletions in flight, so that a cache that has not caught
-//! up never makes a ReplicaSet create or delete twice (upstream's
-//! ControllerExpectations). While any is pending for a ReplicaSet, it does
-//! not manage its replicas; it only reports status.
+//! up never makes a controller create or delete a pod twice (upstream's
+//! ControllerExpectations). While any is pending for an owner (a
+//! ReplicaSet, a DaemonSet), it does not create or delete; it only reports
+//! status.
 //!
 //! Each expectation is about one pod: a creation is observed once the
 //! cache (or a watch event) has the pod, a deletion once the cache no
@@ -140,7 +141,7 @@ impl Expectations {
         }
     }
 
-    /// The ReplicaSet is gone: nothing of it is awaited any more.
+    /// The owner is gone: nothing of it is awaited any more.
     pub fn forget(&self, owner: &str) {
         self.pending
             .lock()
