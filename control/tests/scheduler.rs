@@ -8,10 +8,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Event, Node, Pod};
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::{Api, ListParams, PostParams};
 use serde_json::{Value, json};
-use support::Server;
+use support::{Server, nodes};
 
 const ZONE: &str = "topology.kubernetes.io/zone";
 const CONTROL_PLANE: &str = "node-role.kubernetes.io/control-plane";
@@ -20,41 +20,18 @@ fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
     serde_json::from_value(v).unwrap()
 }
 
-/// As a hollow node's kubelet registers: the Node with its labels, taints
-/// and status, then its first status update.
+/// A hollow node in `zone` with `cpu` cores, optionally a control plane
+/// node (tainted NoSchedule).
 async fn register(client: &kube::Client, name: &str, zone: &str, cpu: &str, tainted: bool) {
-    let status = json!({
-        "capacity": {"cpu": cpu, "memory": "8Gi", "pods": "110"},
-        "allocatable": {"cpu": cpu, "memory": "8Gi", "pods": "110"},
-        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-            "message": "kubelet is posting ready status",
-            "lastHeartbeatTime": "2025-01-01T00:00:00Z", "lastTransitionTime": "2025-01-01T00:00:00Z"}],
-        "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}, {"type": "Hostname", "address": name}],
-        "nodeInfo": {"machineID": "", "systemUUID": "", "bootID": "", "kernelVersion": "6.1",
-            "osImage": "hollow", "containerRuntimeVersion": "fake://1", "kubeletVersion": "v1.32.0",
-            "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": "amd64"},
-    });
     let taints = tainted.then(|| json!([{"key": CONTROL_PLANE, "effect": "NoSchedule"}]));
-    let node = json!({
-        "metadata": {"name": name, "labels": {
-            "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
-            "kubernetes.io/arch": "amd64", ZONE: zone}},
-        "spec": {"taints": taints},
-        "status": status,
-    });
-    let nodes: Api<Node> = Api::all(client.clone());
-    nodes
-        .create(&PostParams::default(), &from(node))
-        .await
-        .unwrap();
-    nodes
-        .patch_status(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": status})),
-        )
-        .await
-        .unwrap();
+    nodes::register(
+        client,
+        name,
+        json!({ZONE: zone}),
+        taints.unwrap_or(json!([])),
+        cpu,
+    )
+    .await;
 }
 
 /// A pod asking for `cpu`, with `extra` merged into its spec.

@@ -933,11 +933,7 @@ fn lease(l: &Value, now: Timestamp) -> Cells {
 
 const CONTROLLER_REVISION: &[Column] = &[
     NAME,
-    col(
-        "Controller",
-        "string",
-        "Controller of the object",
-    ),
+    col("Controller", "string", "Controller of the object"),
     col("Revision", "string", "Revision is the revision number"),
     AGE,
 ];
@@ -948,7 +944,9 @@ fn controller_revision(cr: &Value, now: Timestamp) -> Cells {
         .iter()
         .find(|r| r["controller"] == true)
         .map(|r| {
-            let group = text(&r["apiVersion"]).split_once('/').map_or("", |(g, _)| g);
+            let group = text(&r["apiVersion"])
+                .split_once('/')
+                .map_or("", |(g, _)| g);
             let kind = text(&r["kind"]).to_lowercase();
             match group {
                 "" => format!("{kind}/{}", text(&r["name"])),

@@ -1,5 +1,6 @@
 //! A stand-in for the scheduler and a node's kubelet, through the API as
-//! they use it: unscheduled pods are bound to one node, bound pods run
+//! they use it: unscheduled pods are bound to one node (unless the real
+//! scheduler places them: [`Kubelet::runner`]), bound pods run
 //! (phase Running, a pod IP, Ready while `ready` is set), and deletions are
 //! confirmed at once (a delete with grace 0), as a kubelet does once the
 //! containers stopped.
@@ -41,9 +42,19 @@ struct Done {
 impl Kubelet {
     /// Starts on the pods of `namespace`; pods become Ready at once.
     pub fn start(client: Client, namespace: &str) -> Kubelet {
+        Kubelet::spawn(client, namespace, true)
+    }
+
+    /// Runs the pods of `namespace` wherever the scheduler bound them;
+    /// binds none itself.
+    pub fn runner(client: Client, namespace: &str) -> Kubelet {
+        Kubelet::spawn(client, namespace, false)
+    }
+
+    fn spawn(client: Client, namespace: &str, bind: bool) -> Kubelet {
         let ready = Arc::new(AtomicBool::new(true));
         let api: Api<Pod> = Api::namespaced(client, namespace);
-        let task = tokio::spawn(run(api, ready.clone()));
+        let task = tokio::spawn(run(api, ready.clone(), bind));
         Kubelet { ready, task }
     }
 
@@ -53,7 +64,7 @@ impl Kubelet {
     }
 }
 
-async fn run(api: Api<Pod>, ready: Arc<AtomicBool>) {
+async fn run(api: Api<Pod>, ready: Arc<AtomicBool>, bind: bool) {
     let (store, writer) = reflector::store();
     let events = reflector::reflector(
         writer,
@@ -72,7 +83,7 @@ async fn run(api: Api<Pod>, ready: Arc<AtomicBool>) {
         if store.wait_until_ready().now_or_never().is_none() {
             continue;
         }
-        act(&api, &store, &ready, &mut done, &mut next_ip).await;
+        act(&api, &store, &ready, bind, &mut done, &mut next_ip).await;
     }
 }
 
@@ -80,6 +91,7 @@ async fn act(
     api: &Api<Pod>,
     store: &Store<Pod>,
     ready: &AtomicBool,
+    bind: bool,
     done: &mut Done,
     next_ip: &mut u32,
 ) {
@@ -96,7 +108,7 @@ async fn act(
         }
         let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
         if node.is_none() {
-            if done.bound.insert(uid) {
+            if bind && done.bound.insert(uid) {
                 let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
                                      "target": {"apiVersion": "v1", "kind": "Node", "name": NODE}});
                 let _ = api

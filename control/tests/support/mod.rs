@@ -5,6 +5,8 @@
 
 pub mod etcd;
 pub mod kubelet;
+pub mod nodes;
+pub mod observer;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};

@@ -37,7 +37,12 @@ pub fn validate(obj: &Value, old: Option<&Value>, errors: &mut Vec<FieldError>) 
             "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
         ));
     }
-    for (i, c) in spec["podCIDRs"].as_array().into_iter().flatten().enumerate() {
+    for (i, c) in spec["podCIDRs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         if !c.as_str().is_some_and(is_cidr) {
             errors.push(FieldError::invalid(
                 format!("spec.podCIDRs[{i}]"),
@@ -82,7 +87,9 @@ mod tests {
         assert_eq!(errors(empty, Some(a)), refused);
         assert_eq!(
             errors(json!({"spec": {"podCIDR": "10.244.1.0"}}), None),
-            ["spec.podCIDR: Invalid value: \"10.244.1.0\": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"]
+            [
+                "spec.podCIDR: Invalid value: \"10.244.1.0\": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"
+            ]
         );
     }
 }

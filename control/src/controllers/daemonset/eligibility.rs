@@ -31,7 +31,12 @@ impl Fit {
         Fit {
             node_name: spec.node_name.clone().filter(|n| !n.is_empty()),
             affinity: RequiredNodeAffinity::new(spec),
-            tolerations: spec.tolerations.iter().flatten().map(Toleration::from).collect(),
+            tolerations: spec
+                .tolerations
+                .iter()
+                .flatten()
+                .map(Toleration::from)
+                .collect(),
         }
     }
 
@@ -66,7 +71,10 @@ impl Fit {
                 keep: true,
             };
         }
-        let evicting: Vec<Taint> = taints.into_iter().filter(|t| t.effect == NO_EXECUTE).collect();
+        let evicting: Vec<Taint> = taints
+            .into_iter()
+            .filter(|t| t.effect == NO_EXECUTE)
+            .collect();
         Placement {
             run: false,
             keep: untolerated(&evicting, &self.tolerations).is_none(),
@@ -92,19 +100,33 @@ mod tests {
         Fit::of(&ds)
     }
 
-    const RUN: Placement = Placement { run: true, keep: true };
-    const KEEP: Placement = Placement { run: false, keep: true };
-    const NEVER: Placement = Placement { run: false, keep: false };
+    const RUN: Placement = Placement {
+        run: true,
+        keep: true,
+    };
+    const KEEP: Placement = Placement {
+        run: false,
+        keep: true,
+    };
+    const NEVER: Placement = Placement {
+        run: false,
+        keep: false,
+    };
 
     #[test]
     fn node_selector_affinity_and_name() {
         let f = fit(json!({"containers": [], "nodeSelector": {"role": "edge"}}));
         assert_eq!(f.place(&node("a", json!({"role": "edge"}), json!([]))), RUN);
-        assert_eq!(f.place(&node("b", json!({"role": "core"}), json!([]))), NEVER);
+        assert_eq!(
+            f.place(&node("b", json!({"role": "core"}), json!([]))),
+            NEVER
+        );
         let f = fit(json!({"containers": [], "nodeName": "a"}));
         assert_eq!(f.place(&node("b", json!({}), json!([]))), NEVER);
-        let f = fit(json!({"containers": [], "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
-            {"nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["z1"]}]}]}}}}));
+        let f = fit(
+            json!({"containers": [], "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+            {"nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["z1"]}]}]}}}}),
+        );
         assert_eq!(f.place(&node("a", json!({"zone": "z1"}), json!([]))), NEVER);
         assert_eq!(f.place(&node("a", json!({"zone": "z2"}), json!([]))), RUN);
     }
@@ -120,7 +142,9 @@ mod tests {
         let trouble = json!([{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"},
                              {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}]);
         assert_eq!(f.place(&node("a", json!({}), trouble)), RUN);
-        let f = fit(json!({"containers": [], "tolerations": [{"key": "dedicated", "operator": "Exists"}]}));
+        let f = fit(
+            json!({"containers": [], "tolerations": [{"key": "dedicated", "operator": "Exists"}]}),
+        );
         assert_eq!(f.place(&node("a", json!({}), no_schedule)), RUN);
     }
 }

@@ -45,10 +45,16 @@ mod tests {
         let f = FailedPods::default();
         let t = Instant::now();
         assert_eq!(f.replace("a", t), None);
-        assert_eq!(f.replace("a", t + Duration::from_millis(400)), Some(Duration::from_millis(600)));
+        assert_eq!(
+            f.replace("a", t + Duration::from_millis(400)),
+            Some(Duration::from_millis(600))
+        );
         assert_eq!(f.replace("b", t), None);
         assert_eq!(f.replace("a", t + Duration::from_secs(1)), None);
-        assert_eq!(f.replace("a", t + Duration::from_secs(2)), Some(Duration::from_secs(1)));
+        assert_eq!(
+            f.replace("a", t + Duration::from_secs(2)),
+            Some(Duration::from_secs(1))
+        );
         assert_eq!(f.replace("a", t + Duration::from_secs(3)), None);
     }
 }

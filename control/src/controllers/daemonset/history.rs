@@ -105,9 +105,13 @@ pub async fn construct(
             // An old template came back: it is the newest revision now.
             let patch = json!({"revision": newest_old + 1});
             Arc::new(
-                api.patch(&cur.name_any(), &PatchParams::default(), &Patch::Merge(patch))
-                    .await
-                    .context("renumbering a revision")?,
+                api.patch(
+                    &cur.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(patch),
+                )
+                .await
+                .context("renumbering a revision")?,
             )
         }
         None => {
@@ -123,7 +127,10 @@ pub async fn construct(
                     let there = api.get(&cr.name_any()).await?;
                     if !(owned_by(ds, &there) && holds_current(ds, &there)) {
                         bump_collisions(client, ds).await?;
-                        bail!("revision {} holds another template: hashing again", cr.name_any());
+                        bail!(
+                            "revision {} holds another template: hashing again",
+                            cr.name_any()
+                        );
                     }
                     Arc::new(there)
                 }
@@ -139,10 +146,18 @@ pub async fn construct(
 
 async fn bump_collisions(client: &kube::Client, ds: &DaemonSet) -> anyhow::Result<()> {
     let api: Api<DaemonSet> = Api::namespaced(client.clone(), &ds.namespace().unwrap_or_default());
-    let count = ds.status.as_ref().and_then(|s| s.collision_count).unwrap_or(0);
+    let count = ds
+        .status
+        .as_ref()
+        .and_then(|s| s.collision_count)
+        .unwrap_or(0);
     let patch = json!({"status": {"collisionCount": count + 1}});
-    api.patch_status(&ds.name_any(), &PatchParams::default(), &Patch::Merge(patch))
-        .await?;
+    api.patch_status(
+        &ds.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(patch),
+    )
+    .await?;
     Ok(())
 }
 
@@ -218,11 +233,20 @@ mod tests {
         let cr = new_revision(&ds("a"), "h1", 4);
         let v = serde_json::to_value(&cr).unwrap();
         assert_eq!(v["metadata"]["name"], "agent-h1");
-        assert_eq!(v["metadata"]["labels"], json!({"app": "agent", "controller-revision-hash": "h1"}));
-        assert_eq!(v["metadata"]["annotations"]["kubernetes.io/change-cause"], "v2");
+        assert_eq!(
+            v["metadata"]["labels"],
+            json!({"app": "agent", "controller-revision-hash": "h1"})
+        );
+        assert_eq!(
+            v["metadata"]["annotations"]["kubernetes.io/change-cause"],
+            "v2"
+        );
         assert_eq!(v["revision"], 4);
         assert_eq!(v["data"]["spec"]["template"]["$patch"], "replace");
-        assert_eq!(v["data"]["spec"]["template"]["spec"]["containers"][0]["image"], "a");
+        assert_eq!(
+            v["data"]["spec"]["template"]["spec"]["containers"][0]["image"],
+            "a"
+        );
         assert!(holds_current(&ds("a"), &cr));
         assert!(!holds_current(&ds("b"), &cr));
         assert!(owned_by(&ds("a"), &cr));
@@ -236,7 +260,10 @@ mod tests {
         let mut pod = super::super::pods::for_node(&ds("a"), "n1", "h1");
         pod.metadata.name = Some("p".into());
         let by_node = super::super::pods::by_node(&[Arc::new(pod)]);
-        let gone: Vec<i64> = surplus(&old, 2, &by_node).iter().map(|cr| number(cr)).collect();
+        let gone: Vec<i64> = surplus(&old, 2, &by_node)
+            .iter()
+            .map(|cr| number(cr))
+            .collect();
         assert_eq!(gone, [2, 3]);
         assert!(surplus(&old, 4, &by_node).is_empty());
     }

@@ -56,7 +56,10 @@ pub fn plan(
             continue;
         }
         let mut running = Vec::new();
-        for pod in pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
+        for pod in pods
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+        {
             match phase(pod) {
                 "Failed" => match replace_failed(&name) {
                     None => plan.delete.push(pod.clone()),
@@ -106,15 +109,21 @@ mod tests {
     use serde_json::json;
 
     fn ds() -> DaemonSet {
-        serde_json::from_value(json!({"metadata": {"name": "d", "namespace": "ns", "uid": "u"},
+        serde_json::from_value(
+            json!({"metadata": {"name": "d", "namespace": "ns", "uid": "u"},
             "spec": {"selector": {"matchLabels": {"app": "d"}}, "template": {
                 "metadata": {"labels": {"app": "d"}},
-                "spec": {"containers": [], "nodeSelector": {"run": "yes"}}}}}))
+                "spec": {"containers": [], "nodeSelector": {"run": "yes"}}}}}),
+        )
         .unwrap()
     }
 
     fn node(name: &str, run: bool, taints: serde_json::Value) -> Arc<Node> {
-        let labels = if run { json!({"run": "yes"}) } else { json!({}) };
+        let labels = if run {
+            json!({"run": "yes"})
+        } else {
+            json!({})
+        };
         Arc::new(
             serde_json::from_value(json!({"metadata": {"name": name, "labels": labels},
                                           "spec": {"taints": taints}}))
@@ -141,15 +150,39 @@ mod tests {
             node("empty", true, json!([])),
             node("two", true, json!([])),
             node("unlabelled", false, json!([])),
-            node("evicting", true, json!([{"key": "k", "effect": "NoExecute"}])),
-            node("cordoned", true, json!([{"key": "k", "effect": "NoSchedule"}])),
-            node("cordoned-empty", true, json!([{"key": "k", "effect": "NoSchedule"}])),
+            node(
+                "evicting",
+                true,
+                json!([{"key": "k", "effect": "NoExecute"}]),
+            ),
+            node(
+                "cordoned",
+                true,
+                json!([{"key": "k", "effect": "NoSchedule"}]),
+            ),
+            node(
+                "cordoned-empty",
+                true,
+                json!([{"key": "k", "effect": "NoSchedule"}]),
+            ),
         ];
         let all = [
             pod("two-old", "two", "h", "2024-01-01T00:00:00Z", "Running"),
             pod("two-new", "two", "h", "2024-01-02T00:00:00Z", "Running"),
-            pod("misplaced", "unlabelled", "h", "2024-01-01T00:00:00Z", "Running"),
-            pod("evicted", "evicting", "h", "2024-01-01T00:00:00Z", "Running"),
+            pod(
+                "misplaced",
+                "unlabelled",
+                "h",
+                "2024-01-01T00:00:00Z",
+                "Running",
+            ),
+            pod(
+                "evicted",
+                "evicting",
+                "h",
+                "2024-01-01T00:00:00Z",
+                "Running",
+            ),
             pod("stays", "cordoned", "h", "2024-01-01T00:00:00Z", "Running"),
         ];
         let mut waiting = pods::for_node(&ds(), "gone", "h");
@@ -159,7 +192,10 @@ mod tests {
         let by_node = pods::by_node(&all);
         let plan = plan(&nodes, &Fit::of(&ds()), &by_node, "h", false, |_| None);
         assert_eq!(plan.create, ["empty"]);
-        assert_eq!(names(&plan.delete), ["two-new", "misplaced", "evicted", "waiting"]);
+        assert_eq!(
+            names(&plan.delete),
+            ["two-new", "misplaced", "evicted", "waiting"]
+        );
     }
 
     #[test]

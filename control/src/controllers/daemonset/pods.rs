@@ -49,12 +49,7 @@ fn daemon_tolerations(host_network: bool) -> Vec<Toleration> {
 /// has with the same key, operator, value and effect is replaced (so it
 /// never expires), others are added.
 pub fn spec_with_tolerations(ds: &DaemonSet) -> PodSpec {
-    let mut spec = ds
-        .spec
-        .template
-        .spec
-        .clone()
-        .unwrap_or_default();
+    let mut spec = ds.spec.template.spec.clone().unwrap_or_default();
     let list = spec.tolerations.get_or_insert_with(Vec::new);
     for t in daemon_tolerations(spec.host_network == Some(true)) {
         let same = |o: &Toleration| {
@@ -191,12 +186,14 @@ mod tests {
 
     #[test]
     fn a_node_pod_is_pinned_to_its_node_and_tolerates_node_trouble() {
-        let ds = ds(json!({"containers": [{"name": "c", "image": "i"}], "hostNetwork": true,
+        let ds = ds(
+            json!({"containers": [{"name": "c", "image": "i"}], "hostNetwork": true,
             "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists",
                              "effect": "NoExecute", "tolerationSeconds": 30},
                             {"key": "dedicated", "operator": "Equal", "value": "infra"}],
             "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
-                {"nodeSelectorTerms": [{"matchExpressions": [{"key": "role", "operator": "In", "values": ["edge"]}]}]}}}}));
+                {"nodeSelectorTerms": [{"matchExpressions": [{"key": "role", "operator": "In", "values": ["edge"]}]}]}}}}),
+        );
         let pod = for_node(&ds, "n2", "abc");
         assert_eq!(target_node(&pod), Some("n2"));
         let v = serde_json::to_value(&pod).unwrap();
@@ -218,13 +215,21 @@ mod tests {
         );
         assert_eq!(tolerations[1]["key"], "dedicated");
         assert_eq!(tolerations.len(), 8);
-        assert!(tolerations.iter().any(|t| t["key"] == "node.kubernetes.io/network-unavailable"));
+        assert!(
+            tolerations
+                .iter()
+                .any(|t| t["key"] == "node.kubernetes.io/network-unavailable")
+        );
         assert!(is_updated(&pod, "abc") && !is_updated(&pod, "def"));
     }
 
     #[test]
     fn pods_group_by_node_scheduled_then_oldest_first() {
-        let pod = |name: &str, node: Option<&str>, created: &str, extra: serde_json::Value| -> Arc<Pod> {
+        let pod = |name: &str,
+                   node: Option<&str>,
+                   created: &str,
+                   extra: serde_json::Value|
+         -> Arc<Pod> {
             let mut v = json!({"metadata": {"name": name, "creationTimestamp": created},
                 "spec": {"containers": [], "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
                     {"nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n1"]}]}]}}}}});
@@ -242,8 +247,12 @@ mod tests {
             pod("young", Some("n1"), "2024-01-02T00:00:00Z", json!({})),
             pod("pending", None, "2024-01-01T00:00:00Z", json!({})),
             pod("old", Some("n1"), "2024-01-01T00:00:00Z", json!({})),
-            pod("done", Some("n1"), "2024-01-01T00:00:00Z",
-                json!({"status": {"phase": "Failed"}})),
+            pod(
+                "done",
+                Some("n1"),
+                "2024-01-01T00:00:00Z",
+                json!({"status": {"phase": "Failed"}}),
+            ),
         ];
         let mut gone = (*pods[3]).clone();
         gone.metadata.deletion_timestamp = gone.metadata.creation_timestamp.clone();

@@ -45,12 +45,22 @@ pub fn allows_surge(ds: &DaemonSet) -> bool {
     is_rolling(ds) && limits(ds, 1).is_ok_and(|(surge, _)| surge > 0)
 }
 
+/// The new and the old pod on a node.
+type Split<'a> = (Option<&'a Arc<Pod>>, Option<&'a Arc<Pod>>);
+
 /// The new and the old pod on a node; None when there are more than one
 /// of either (the manage step removes the extra first).
-fn split<'a>(pods: &'a [Arc<Pod>], hash: &str) -> Option<(Option<&'a Arc<Pod>>, Option<&'a Arc<Pod>>)> {
+fn split<'a>(pods: &'a [Arc<Pod>], hash: &str) -> Option<Split<'a>> {
     let (mut new, mut old) = (None, None);
-    for pod in pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
-        let slot = if is_updated(pod, hash) { &mut new } else { &mut old };
+    for pod in pods
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+    {
+        let slot = if is_updated(pod, hash) {
+            &mut new
+        } else {
+            &mut old
+        };
         if slot.replace(pod).is_some() {
             return None;
         }
@@ -100,7 +110,8 @@ pub fn step(
             }
         }
         let room = (max_unavailable - unavailable).clamp(0, candidates.len() as i32);
-        step.delete.extend(candidates.into_iter().take(room as usize));
+        step.delete
+            .extend(candidates.into_iter().take(room as usize));
         return Ok(step);
     }
     let mut surging = 0;
@@ -170,7 +181,9 @@ mod tests {
     #[test]
     fn limits_round_up_and_never_stall() {
         let rolling = |s: serde_json::Value, u: serde_json::Value| {
-            ds(json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": s, "maxUnavailable": u}}))
+            ds(
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": s, "maxUnavailable": u}}),
+            )
         };
         assert_eq!(limits(&rolling(json!(0), json!("10%")), 11), Ok((0, 2)));
         assert_eq!(limits(&rolling(json!("25%"), json!(0)), 5), Ok((2, 0)));
@@ -182,7 +195,9 @@ mod tests {
 
     #[test]
     fn without_surge_old_pods_go_within_max_unavailable() {
-        let d = ds(json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 2, "maxSurge": 0}}));
+        let d = ds(
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 2, "maxSurge": 0}}),
+        );
         let all = [
             pod("new-ready", "n0", "new", true),
             pod("new-starting", "n1", "new", false),
@@ -193,8 +208,12 @@ mod tests {
         let step = step(&d, &nodes(&all, 5), "new", NOW.parse().unwrap()).unwrap();
         // A starting new pod and the broken old one use up the two.
         assert_eq!(names(&step.delete), ["old-broken"]);
-        let all = [pod("new-ready", "n0", "new", true), pod("old-a", "n1", "old", true),
-                   pod("old-b", "n2", "old", true), pod("old-c", "n3", "old", true)];
+        let all = [
+            pod("new-ready", "n0", "new", true),
+            pod("old-a", "n1", "old", true),
+            pod("old-b", "n2", "old", true),
+            pod("old-c", "n3", "old", true),
+        ];
         let step = super::step(&d, &nodes(&all, 4), "new", NOW.parse().unwrap()).unwrap();
         assert_eq!(names(&step.delete), ["old-a", "old-b"]);
         assert!(step.create.is_empty());
@@ -202,18 +221,29 @@ mod tests {
 
     #[test]
     fn a_surge_starts_new_pods_beside_old_ones() {
-        let d = ds(json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}));
-        let all = [pod("old-a", "n0", "old", true), pod("old-b", "n1", "old", true)];
+        let d = ds(
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}),
+        );
+        let all = [
+            pod("old-a", "n0", "old", true),
+            pod("old-b", "n1", "old", true),
+        ];
         let step = step(&d, &nodes(&all, 2), "new", NOW.parse().unwrap()).unwrap();
         assert_eq!(step.create, ["n0"]);
         assert!(step.delete.is_empty());
-        let all = [pod("old-a", "n0", "old", true), pod("new-a", "n0", "new", true),
-                   pod("old-b", "n1", "old", true)];
+        let all = [
+            pod("old-a", "n0", "old", true),
+            pod("new-a", "n0", "new", true),
+            pod("old-b", "n1", "old", true),
+        ];
         let step = super::step(&d, &nodes(&all, 2), "new", NOW.parse().unwrap()).unwrap();
         assert_eq!(names(&step.delete), ["old-a"]);
         assert_eq!(step.create, ["n1"]);
-        let all = [pod("old-a", "n0", "old", true), pod("new-a", "n0", "new", false),
-                   pod("old-b", "n1", "old", true)];
+        let all = [
+            pod("old-a", "n0", "old", true),
+            pod("new-a", "n0", "new", false),
+            pod("old-b", "n1", "old", true),
+        ];
         let step = super::step(&d, &nodes(&all, 2), "new", NOW.parse().unwrap()).unwrap();
         assert!(step.delete.is_empty() && step.create.is_empty());
     }

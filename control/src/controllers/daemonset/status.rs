@@ -61,7 +61,11 @@ pub fn calculate(
 
 /// Writes `status` unless the DaemonSet shows it already. Only this loop
 /// writes it, so a merge patch needs no version guard.
-pub async fn write(api: &Api<DaemonSet>, ds: &DaemonSet, status: DaemonSetStatus) -> anyhow::Result<()> {
+pub async fn write(
+    api: &Api<DaemonSet>,
+    ds: &DaemonSet,
+    status: DaemonSetStatus,
+) -> anyhow::Result<()> {
     if ds.status.as_ref() == Some(&status) {
         return Ok(());
     }
@@ -90,8 +94,14 @@ mod tests {
     }
 
     fn node(name: &str, run: bool) -> Arc<Node> {
-        let labels = if run { json!({"run": "yes"}) } else { json!({}) };
-        Arc::new(serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}})).unwrap())
+        let labels = if run {
+            json!({"run": "yes"})
+        } else {
+            json!({})
+        };
+        Arc::new(
+            serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}})).unwrap(),
+        )
     }
 
     fn pod(node: &str, hash: &str, ready_since: Option<&str>) -> Arc<Pod> {
@@ -102,13 +112,21 @@ mod tests {
             Some(t) => json!([{"type": "Ready", "status": "True", "lastTransitionTime": t}]),
             None => json!([]),
         };
-        p.status = Some(serde_json::from_value(json!({"phase": "Running", "conditions": conditions})).unwrap());
+        p.status = Some(
+            serde_json::from_value(json!({"phase": "Running", "conditions": conditions})).unwrap(),
+        );
         Arc::new(p)
     }
 
     #[test]
     fn counts_follow_upstream() {
-        let nodes = [node("a", true), node("b", true), node("c", true), node("d", true), node("x", false)];
+        let nodes = [
+            node("a", true),
+            node("b", true),
+            node("c", true),
+            node("d", true),
+            node("x", false),
+        ];
         let all = [
             pod("a", "new", Some("2024-01-01T00:00:00Z")),
             pod("b", "old", Some("2024-01-01T00:00:50Z")),
@@ -116,7 +134,14 @@ mod tests {
             pod("x", "new", Some("2024-01-01T00:00:00Z")),
         ];
         let now: Timestamp = "2024-01-01T00:01:00Z".parse().unwrap();
-        let s = calculate(&ds(), &nodes, &Fit::of(&ds()), &pods::by_node(&all), "new", now);
+        let s = calculate(
+            &ds(),
+            &nodes,
+            &Fit::of(&ds()),
+            &pods::by_node(&all),
+            "new",
+            now,
+        );
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(
             v,

@@ -84,10 +84,7 @@ pub async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Ctx>) -> anyhow::Result<Acti
     let waiting = availability_wait(&ds, &by_node);
     status::write(&owners, &ds, st).await?;
 
-    let mut next = [retry, waiting]
-        .into_iter()
-        .flatten()
-        .min();
+    let mut next = [retry, waiting].into_iter().flatten().min();
     if !in_sync {
         // Events settle expectations; this is for one that lapses.
         next = Some(next.map_or(TTL, |n| n.min(TTL)));
@@ -109,9 +106,14 @@ async fn manage(
 ) -> anyhow::Result<Option<Duration>> {
     let uid = ds.uid().unwrap_or_default();
     let now = Instant::now();
-    let plan = manage::plan(nodes, fit, by_node, hash, rolling::allows_surge(ds), |node| {
-        ctx.failed.replace(&format!("{uid}/{node}"), now)
-    });
+    let plan = manage::plan(
+        nodes,
+        fit,
+        by_node,
+        hash,
+        rolling::allows_surge(ds),
+        |node| ctx.failed.replace(&format!("{uid}/{node}"), now),
+    );
     apply(ds, writer, &plan.create, &plan.delete, hash).await?;
     if rolling::is_rolling(ds) && ctx.expectations.satisfied(&writer.owner) {
         let eligible: BTreeMap<String, Vec<Arc<Pod>>> = nodes
@@ -137,21 +139,26 @@ async fn apply(
     hash: &str,
 ) -> anyhow::Result<()> {
     let daemonset = &writer.owner;
+    // Deletions first: a surge replaces one node's old pod before it
+    // starts on the next node, never running more than maxSurge extra.
+    if !delete.is_empty() {
+        writer.delete(delete).await?;
+        info!(%daemonset, deleted = delete.len(), "deleted pods");
+    }
     if !create.is_empty() {
         let new = create.iter().map(|n| pods::for_node(ds, n, hash)).collect();
         let created = writer.create(new).await?;
         info!(%daemonset, created, "created pods");
-    }
-    if !delete.is_empty() {
-        writer.delete(delete).await?;
-        info!(%daemonset, deleted = delete.len(), "deleted pods");
     }
     Ok(())
 }
 
 /// A ready pod becomes available minReadySeconds later, with no event to
 /// say so: how long until the first does.
-fn availability_wait(ds: &DaemonSet, by_node: &BTreeMap<String, Vec<Arc<Pod>>>) -> Option<Duration> {
+fn availability_wait(
+    ds: &DaemonSet,
+    by_node: &BTreeMap<String, Vec<Arc<Pod>>>,
+) -> Option<Duration> {
     let min_ready = ds.spec.min_ready_seconds.unwrap_or(0);
     if min_ready <= 0 {
         return None;

@@ -25,8 +25,8 @@ use kube::{Api, Client, ResourceExt};
 
 use super::Settings;
 use super::shared::claim::controller_of;
-use super::shared::run::{self, Requests};
 use super::shared::owners;
+use super::shared::run::{self, Requests};
 
 struct Ctx {
     client: Client,

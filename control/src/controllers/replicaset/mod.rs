@@ -19,9 +19,9 @@ use kube::runtime::watcher::Event;
 use kube::{Api, Client};
 
 use super::Settings;
-use super::shared::run::{self, Requests};
-use super::shared::owners;
 use super::shared::expectations::Expectations;
+use super::shared::owners;
+use super::shared::run::{self, Requests};
 
 pub use pods::phase;
 

@@ -11,8 +11,8 @@ use kube::api::{Api, PostParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 
-use crate::controllers::shared::expectations::TTL;
 use super::{Ctx, manage, pods, status};
+use crate::controllers::shared::expectations::TTL;
 use crate::controllers::shared::{claim, run, time};
 
 pub fn key(rs: &ReplicaSet) -> String {

@@ -97,7 +97,8 @@ mod tests {
     use serde_json::json;
 
     fn pod(uid: &str, labels: serde_json::Value, owner: Option<&str>) -> Pod {
-        let mut v = json!({"metadata": {"namespace": "ns", "name": uid, "uid": uid, "labels": labels}});
+        let mut v =
+            json!({"metadata": {"namespace": "ns", "name": uid, "uid": uid, "labels": labels}});
         if let Some(o) = owner {
             v["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet",
                 "name": o, "uid": format!("u-{o}"), "controller": true}]);
@@ -108,19 +109,29 @@ mod tests {
     #[test]
     fn events_reach_the_controller_the_previous_one_and_would_be_adopters() {
         let (store, mut writer) = reflector::store::<ReplicaSet>();
-        let rs: ReplicaSet = serde_json::from_value(json!({"metadata": {"namespace": "ns", "name": "web"},
+        let rs: ReplicaSet =
+            serde_json::from_value(json!({"metadata": {"namespace": "ns", "name": "web"},
             "spec": {"selector": {"matchLabels": {"app": "web"}}}}))
-        .unwrap();
+            .unwrap();
         writer.apply_watcher_event(&Event::Apply(rs));
         let mut map = owners::<Pod, ReplicaSet>(store);
         let names = |refs: Vec<ObjectRef<ReplicaSet>>| -> Vec<String> {
             refs.into_iter().map(|r| r.name).collect()
         };
-        assert_eq!(names(map(&Event::Apply(pod("1", json!({"app": "web"}), None)))), ["web"]);
+        assert_eq!(
+            names(map(&Event::Apply(pod("1", json!({"app": "web"}), None)))),
+            ["web"]
+        );
         assert!(map(&Event::Apply(pod("2", json!({"app": "db"}), None))).is_empty());
-        assert_eq!(names(map(&Event::Apply(pod("2", json!({}), Some("a"))))), ["a"]);
+        assert_eq!(
+            names(map(&Event::Apply(pod("2", json!({}), Some("a"))))),
+            ["a"]
+        );
         // Re-owned: both hear of it; then deleted: the last owner.
-        assert_eq!(names(map(&Event::Apply(pod("2", json!({}), Some("b"))))), ["a", "b"]);
+        assert_eq!(
+            names(map(&Event::Apply(pod("2", json!({}), Some("b"))))),
+            ["a", "b"]
+        );
         assert_eq!(names(map(&Event::Delete(pod("2", json!({}), None)))), ["b"]);
     }
 }

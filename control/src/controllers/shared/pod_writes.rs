@@ -61,12 +61,11 @@ impl PodWriter<'_> {
         let mut created = 0;
         let mut pods = pods.into_iter();
         for batch in slow_start(pods.len()) {
-            let results =
-                join_all(pods.by_ref().take(batch).map(|p| {
-                    let pp = &pp;
-                    async move { self.api.create(pp, &p).await }
-                }))
-                .await;
+            let results = join_all(pods.by_ref().take(batch).map(|p| {
+                let pp = &pp;
+                async move { self.api.create(pp, &p).await }
+            }))
+            .await;
             let mut failure = None;
             for result in results {
                 match result {
