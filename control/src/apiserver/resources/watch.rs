@@ -14,12 +14,13 @@ use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt as _;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::errors::{bad_request, store_error};
-use super::object::served;
+use super::object::{served, served_text};
 use super::path::Target;
-use super::read::{Filter, select, values, wants_table};
+use super::read::{Filter, select, wants_table};
 use crate::apiserver::routes::AppState;
 use crate::apiserver::table::{IncludeObject, table};
 use crate::store::{Error as StoreError, Event, EventKind};
@@ -30,17 +31,24 @@ fn expired(message: &str) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": "Expired", "code": 410})
 }
 
+/// The object of a watch line: decoded, or the served text as it is (a
+/// watcher without selectors needs no more; most are such).
+enum Object {
+    Value(Value),
+    Text(Box<RawValue>),
+}
+
 /// What one store event means to a watcher with `filter`.
-fn classify(filter: &Filter, e: &Event) -> Option<(&'static str, Value)> {
-    let now = served(&e.kv);
+fn classify(filter: &Filter, e: &Event) -> Option<(&'static str, Object)> {
     if filter.is_empty() {
         let kind = match e.kind {
             EventKind::Put if e.prev.is_none() => "ADDED",
             EventKind::Put => "MODIFIED",
             EventKind::Delete => "DELETED",
         };
-        return Some((kind, now));
+        return Some((kind, Object::Text(served_text(&e.kv))));
     }
+    let now = served(&e.kv);
     // The object as it was, at this event's version: what a watcher that
     // stops seeing it is told was deleted.
     let before = e.prev.as_ref().map(|kv| {
@@ -49,7 +57,7 @@ fn classify(filter: &Filter, e: &Event) -> Option<(&'static str, Value)> {
         obj
     });
     let was = before.as_ref().is_some_and(|b| filter.matches(b));
-    match e.kind {
+    let event = match e.kind {
         EventKind::Delete => (was || filter.matches(&now)).then_some(("DELETED", now)),
         EventKind::Put => match (was, filter.matches(&now)) {
             (true, true) => Some(("MODIFIED", now)),
@@ -57,7 +65,8 @@ fn classify(filter: &Filter, e: &Event) -> Option<(&'static str, Value)> {
             (true, false) => before.map(|b| ("DELETED", b)),
             (false, false) => None,
         },
-    }
+    };
+    event.map(|(kind, obj)| (kind, Object::Value(obj)))
 }
 
 /// Encodes events, as objects or as one-row Tables (columns in the first).
@@ -69,7 +78,20 @@ struct Encoder {
 }
 
 impl Encoder {
-    fn line(&mut self, kind: &str, object: Value) -> bytes::Bytes {
+    fn line(&mut self, kind: &str, object: Object) -> bytes::Bytes {
+        match (object, &self.table) {
+            (Object::Text(raw), None) => {
+                bytes::Bytes::from(format!("{{\"type\":\"{kind}\",\"object\":{}}}\n", raw.get()))
+            }
+            (Object::Text(raw), Some(_)) => {
+                let object = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+                self.value_line(kind, object)
+            }
+            (Object::Value(object), _) => self.value_line(kind, object),
+        }
+    }
+
+    fn value_line(&mut self, kind: &str, object: Value) -> bytes::Bytes {
         let object = match (&self.table, kind) {
             (Some(include), "ADDED" | "MODIFIED" | "DELETED") => {
                 let rv = object["metadata"]["resourceVersion"].clone();
@@ -93,7 +115,7 @@ impl Encoder {
     fn bookmark(&mut self, rv: i64) -> bytes::Bytes {
         let object = json!({"kind": self.kind, "apiVersion": self.api_version,
                             "metadata": {"resourceVersion": rv.to_string()}});
-        self.line("BOOKMARK", object)
+        self.value_line("BOOKMARK", object)
     }
 
     /// The bookmark that ends the initial events of a streaming list.
@@ -101,7 +123,7 @@ impl Encoder {
         let object = json!({"kind": self.kind, "apiVersion": self.api_version,
                             "metadata": {"resourceVersion": rv.to_string(),
                                          "annotations": {"k8s.io/initial-events-end": "true"}}});
-        self.line("BOOKMARK", object)
+        self.value_line("BOOKMARK", object)
     }
 }
 
@@ -148,9 +170,9 @@ pub async fn watch(
         Some(rv) => rv,
         None => match select(&*state.store, &prefix, &filter, None, None, None).await {
             Ok((items, rv, _)) => {
-                initial = values(items)
+                initial = items
                     .into_iter()
-                    .map(|o| enc.line("ADDED", o))
+                    .map(|o| enc.line("ADDED", Object::Text(o)))
                     .collect();
                 if streaming {
                     initial.push(enc.initial_events_end(rv));
@@ -164,7 +186,7 @@ pub async fn watch(
         Ok(events) => events,
         Err(StoreError::Compacted { compacted }) => {
             let msg = format!("too old resource version: {from} ({compacted})");
-            let line = enc.line("ERROR", expired(&msg));
+            let line = enc.value_line("ERROR", expired(&msg));
             return (StatusCode::OK, [("content-type", "application/json")], line).into_response();
         }
         Err(e) => return store_error(&t, "", e),
@@ -187,11 +209,11 @@ pub async fn watch(
                 }
                 Item::Event(Err(StoreError::Compacted { .. })) => {
                     *ended = true;
-                    Some(enc.line("ERROR", expired("too old resource version")))
+                    Some(enc.value_line("ERROR", expired("too old resource version")))
                 }
                 Item::Event(Err(e)) => {
                     *ended = true;
-                    Some(enc.line("ERROR", json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": e.to_string(), "code": 500})))
+                    Some(enc.value_line("ERROR", json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": e.to_string(), "code": 500})))
                 }
             };
             std::future::ready(Some(out))
