@@ -22,6 +22,8 @@ use anyhow::bail;
 use kube::Client;
 use tokio::task::JoinSet;
 
+use shared::informer::Informers;
+
 /// What the loops are tuned with; the flags of `skiff-control` set it.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -51,20 +53,27 @@ impl Default for Settings {
     }
 }
 
-type Loop = fn(Client, Settings) -> futures::future::BoxFuture<'static, anyhow::Result<()>>;
+/// Starts a loop: subscriptions to the shared informers happen here, before
+/// the informers start; the rest runs in the future.
+type Loop =
+    fn(Client, Settings, &Informers) -> futures::future::BoxFuture<'static, anyhow::Result<()>>;
 
 /// Every loop, by name.
 const LOOPS: &[(&str, Loop)] = &[
-    ("namespace", |c, s| Box::pin(namespace::run(c, s))),
-    ("serviceaccount", |c, s| Box::pin(serviceaccount::run(c, s))),
-    ("podgc", |c, s| Box::pin(podgc::run(c, s))),
-    ("nodeipam", |c, s| Box::pin(nodeipam::run(c, s))),
-    ("nodelifecycle", |c, s| Box::pin(nodelifecycle::run(c, s))),
-    ("garbagecollector", |c, s| {
+    ("namespace", |c, s, _| Box::pin(namespace::run(c, s))),
+    ("serviceaccount", |c, s, _| {
+        Box::pin(serviceaccount::run(c, s))
+    }),
+    ("podgc", |c, s, _| Box::pin(podgc::run(c, s))),
+    ("nodeipam", |c, s, _| Box::pin(nodeipam::run(c, s))),
+    ("nodelifecycle", |c, s, _| {
+        Box::pin(nodelifecycle::run(c, s))
+    }),
+    ("garbagecollector", |c, s, _| {
         Box::pin(garbagecollector::run(c, s))
     }),
-    ("endpointslice", endpointslice::start),
-    ("scheduler", |c, s| Box::pin(crate::scheduler::run(c, s))),
+    ("endpointslice", |c, s, _| endpointslice::start(c, s)),
+    ("scheduler", |c, s, _| Box::pin(crate::scheduler::run(c, s))),
     ("replicaset", replicaset::run),
     ("deployment", deployment::run),
     ("daemonset", daemonset::run),
@@ -75,10 +84,14 @@ const LOOPS: &[(&str, Loop)] = &[
 pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
     let names: Vec<&str> = LOOPS.iter().map(|(name, _)| *name).collect();
     tracing::info!(loops = ?names, "running the reconciliation loops");
+    let informers = Informers::new(&client);
     let mut loops = JoinSet::new();
     for (name, start) in LOOPS {
-        let fut = start(client.clone(), settings.clone());
+        let fut = start(client.clone(), settings.clone(), &informers);
         loops.spawn(async move { (*name, fut.await) });
+    }
+    for watch in informers.start() {
+        loops.spawn(async move { ("shared informer", watch.await) });
     }
     match loops.join_next().await {
         None => std::future::pending().await,

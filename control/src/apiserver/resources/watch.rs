@@ -26,6 +26,14 @@ use crate::apiserver::table::{IncludeObject, table};
 use crate::store::{Error as StoreError, Event, EventKind};
 
 const BOOKMARK_EVERY: Duration = Duration::from_secs(10);
+const LINES_PER_CHUNK: usize = 256;
+
+fn join(lines: Vec<bytes::Bytes>) -> bytes::Bytes {
+    match <[bytes::Bytes; 1]>::try_from(lines) {
+        Ok([one]) => one,
+        Err(lines) => lines.concat().into(),
+    }
+}
 
 fn expired(message: &str) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": "Expired", "code": 410})
@@ -80,9 +88,10 @@ struct Encoder {
 impl Encoder {
     fn line(&mut self, kind: &str, object: Object) -> bytes::Bytes {
         match (object, &self.table) {
-            (Object::Text(raw), None) => {
-                bytes::Bytes::from(format!("{{\"type\":\"{kind}\",\"object\":{}}}\n", raw.get()))
-            }
+            (Object::Text(raw), None) => bytes::Bytes::from(format!(
+                "{{\"type\":\"{kind}\",\"object\":{}}}\n",
+                raw.get()
+            )),
             (Object::Text(raw), Some(_)) => {
                 let object = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
                 self.value_line(kind, object)
@@ -220,10 +229,13 @@ pub async fn watch(
         })
         .filter_map(std::future::ready);
     let deadline = tokio::time::sleep(Duration::from_secs(timeout));
+    // Lines ready together go out as one chunk: one body frame, one TLS
+    // record and one write for a burst of events, not one each.
     let stream = futures::stream::iter(initial)
         .chain(lines)
         .take_until(deadline)
-        .map(Ok::<_, std::convert::Infallible>);
+        .ready_chunks(LINES_PER_CHUNK)
+        .map(|lines| Ok::<_, std::convert::Infallible>(join(lines)));
     (
         StatusCode::OK,
         [("content-type", "application/json")],

@@ -26,6 +26,7 @@ use kube::{Api, Client, ResourceExt};
 
 use super::Settings;
 use super::shared::expectations::Expectations;
+use super::shared::informer::{Informers, Subscription};
 use super::shared::owners;
 use super::shared::run::{self, Requests};
 
@@ -38,13 +39,21 @@ struct Ctx {
     failed: failed::FailedPods,
 }
 
-pub fn run(client: Client, _: Settings) -> BoxFuture<'static, anyhow::Result<()>> {
-    Box::pin(run_loop(client))
+pub fn run(
+    client: Client,
+    _: Settings,
+    informers: &Informers,
+) -> BoxFuture<'static, anyhow::Result<()>> {
+    let pods = informers.pods.subscribe();
+    Box::pin(run_loop(client, pods))
 }
 
-async fn run_loop(client: Client) -> anyhow::Result<()> {
+async fn run_loop(client: Client, pods: Subscription<Pod>) -> anyhow::Result<()> {
     let (daemonsets, ds_events) = run::watch(Api::<DaemonSet>::all(client.clone()));
-    let (pods, pod_events) = run::watch(Api::<Pod>::all(client.clone()));
+    let Subscription {
+        store: pods,
+        events: pod_events,
+    } = pods;
     let (nodes, node_events) = run::watch(Api::<Node>::all(client.clone()));
     let (revisions, cr_events) = run::watch(Api::<ControllerRevision>::all(client.clone()));
     let ctx = Arc::new(Ctx {

@@ -25,6 +25,7 @@ use kube::{Api, Client, ResourceExt};
 
 use super::Settings;
 use super::shared::claim::controller_of;
+use super::shared::informer::{Informers, Subscription};
 use super::shared::owners;
 use super::shared::run::{self, Requests};
 
@@ -34,14 +35,30 @@ struct Ctx {
     pods: Store<Pod>,
 }
 
-pub fn run(client: Client, _: Settings) -> BoxFuture<'static, anyhow::Result<()>> {
-    Box::pin(run_loop(client))
+pub fn run(
+    client: Client,
+    _: Settings,
+    informers: &Informers,
+) -> BoxFuture<'static, anyhow::Result<()>> {
+    let replicasets = informers.replicasets.subscribe();
+    let pods = informers.pods.subscribe();
+    Box::pin(run_loop(client, replicasets, pods))
 }
 
-async fn run_loop(client: Client) -> anyhow::Result<()> {
+async fn run_loop(
+    client: Client,
+    replicasets: Subscription<ReplicaSet>,
+    pods: Subscription<Pod>,
+) -> anyhow::Result<()> {
     let (deployments, d_events) = run::watch(Api::<Deployment>::all(client.clone()));
-    let (replicasets, rs_events) = run::watch(Api::<ReplicaSet>::all(client.clone()));
-    let (pods, pod_events) = run::watch(Api::<Pod>::all(client.clone()));
+    let Subscription {
+        store: replicasets,
+        events: rs_events,
+    } = replicasets;
+    let Subscription {
+        store: pods,
+        events: pod_events,
+    } = pods;
     let ctx = Arc::new(Ctx {
         client,
         replicasets: replicasets.clone(),

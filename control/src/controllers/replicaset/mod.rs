@@ -14,12 +14,13 @@ use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher::Event;
-use kube::{Api, Client};
 
 use super::Settings;
 use super::shared::expectations::Expectations;
+use super::shared::informer::{Informers, Subscription};
 use super::shared::owners;
 use super::shared::run::{self, Requests};
 
@@ -32,13 +33,29 @@ struct Ctx {
     expectations: Expectations,
 }
 
-pub fn run(client: Client, _: Settings) -> BoxFuture<'static, anyhow::Result<()>> {
-    Box::pin(run_loop(client))
+pub fn run(
+    client: Client,
+    _: Settings,
+    informers: &Informers,
+) -> BoxFuture<'static, anyhow::Result<()>> {
+    let replicasets = informers.replicasets.subscribe();
+    let pods = informers.pods.subscribe();
+    Box::pin(run_loop(client, replicasets, pods))
 }
 
-async fn run_loop(client: Client) -> anyhow::Result<()> {
-    let (replicasets, rs_events) = run::watch(Api::<ReplicaSet>::all(client.clone()));
-    let (pods, pod_events) = run::watch(Api::<Pod>::all(client.clone()));
+async fn run_loop(
+    client: Client,
+    replicasets: Subscription<ReplicaSet>,
+    pods: Subscription<Pod>,
+) -> anyhow::Result<()> {
+    let Subscription {
+        store: replicasets,
+        events: rs_events,
+    } = replicasets;
+    let Subscription {
+        store: pods,
+        events: pod_events,
+    } = pods;
     let ctx = Arc::new(Ctx {
         client,
         pods: pods.clone(),
@@ -48,7 +65,7 @@ async fn run_loop(client: Client) -> anyhow::Result<()> {
 
     let forget = ctx.clone();
     let rs_events = rs_events.inspect_ok(move |event| {
-        if let Event::Delete(rs) = event {
+        if let Event::Delete(rs) = &**event {
             forget.expectations.forget(&sync::key(rs));
         }
     });
@@ -62,7 +79,7 @@ async fn run_loop(client: Client) -> anyhow::Result<()> {
         })
     });
     let requests: Requests<ReplicaSet> = futures::stream::select(
-        run::own_requests(rs_events),
+        run::own_shared_requests(rs_events.boxed()),
         run::requests(pod_events, owners::owners(replicasets.clone())),
     )
     .boxed();

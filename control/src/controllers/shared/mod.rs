@@ -5,6 +5,7 @@
 
 pub mod claim;
 pub mod expectations;
+pub mod informer;
 pub mod intstr;
 pub mod owners;
 pub mod pod_state;

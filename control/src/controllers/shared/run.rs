@@ -4,6 +4,7 @@
 //! is retried with a per-object exponential backoff, as upstream's rate
 //! limited work queue does.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
@@ -81,17 +82,20 @@ pub type Requests<K> = BoxStream<'static, Result<ReconcileRequest<K>, watcher::E
 
 /// Reconcile requests from watch events: `map` names the objects an event
 /// concerns (it may keep state across events).
-pub fn requests<T, K>(
-    events: impl Stream<Item = watcher::Result<watcher::Event<T>>> + Send + 'static,
+pub fn requests<T, K, E>(
+    events: impl Stream<Item = watcher::Result<E>> + Send + 'static,
     mut map: impl FnMut(&watcher::Event<T>) -> Vec<ObjectRef<K>> + Send + 'static,
 ) -> Requests<K>
 where
     T: Send + 'static,
     K: Resource + 'static,
     K::DynamicType: Send,
+    E: Borrow<watcher::Event<T>> + Send + 'static,
 {
     events
-        .map_ok(move |event| futures::stream::iter(map(&event).into_iter().map(|r| Ok(r.into()))))
+        .map_ok(move |event| {
+            futures::stream::iter(map(event.borrow()).into_iter().map(|r| Ok(r.into())))
+        })
         .try_flatten()
         .boxed()
 }
@@ -104,6 +108,19 @@ where
     K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
     controller::trigger_self(events.touched_objects(), ()).boxed()
+}
+
+/// Requests for the objects themselves, from a shared informer's events.
+pub fn own_shared_requests<K>(events: super::informer::Events<K>) -> Requests<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    requests(events, |event: &watcher::Event<K>| match event {
+        watcher::Event::Apply(o) | watcher::Event::InitApply(o) | watcher::Event::Delete(o) => {
+            vec![ObjectRef::from_obj(o)]
+        }
+        watcher::Event::Init | watcher::Event::InitDone => Vec::new(),
+    })
 }
 
 /// Consecutive failures per object: 50 ms, doubling up to a minute.
