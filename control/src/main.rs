@@ -273,11 +273,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Requests the loops have in flight at most (watches count only until
+/// their response starts). HTTP/1.1 runs one request per connection: a burst
+/// of bindings or pod creations without a bound opens a connection, and a
+/// TLS handshake, per request.
+const MAX_REQUESTS_IN_FLIGHT: usize = 64;
+
 /// A client of this very server, with the admin credentials.
 async fn self_client(pki: &Pki, url: &str) -> anyhow::Result<kube::Client> {
     let kubeconfig = kube::config::Kubeconfig::from_yaml(&pki.admin_kubeconfig(url))?;
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
-    Ok(kube::Client::try_from(config)?)
+    let limit = tower::limit::ConcurrencyLimitLayer::new(MAX_REQUESTS_IN_FLIGHT);
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&limit)
+        .build())
 }
 
 /// The reconciliation loops, under the leader Lease unless told otherwise.

@@ -10,6 +10,7 @@ use crate::agent::free_port;
 pub struct ControlPlane {
     child: Child,
     pub dir: tempfile::TempDir,
+    port: u16,
 }
 
 impl ControlPlane {
@@ -23,16 +24,9 @@ impl ControlPlane {
             .prefix("skiff-control-")
             .tempdir()
             .unwrap();
-        let child = Command::new(crate::bin("skiff-control"))
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args(["--bind", &format!("127.0.0.1:{}", free_port())])
-            .args(extra)
-            .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("starting skiff-control");
-        let cp = Self { child, dir };
+        let port = free_port();
+        let child = spawn(&dir, port, extra);
+        let cp = Self { child, dir, port };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !cp.kubeconfig().exists() {
             assert!(
@@ -43,6 +37,26 @@ impl ControlPlane {
             std::thread::sleep(Duration::from_millis(20));
         }
         cp
+    }
+
+    /// Stops the process as a service manager does (SIGTERM: it hands its
+    /// leader Lease over) and starts it again on the same data and port,
+    /// with `extra` flags; returns once it answers.
+    pub fn restart_with(&mut self, extra: &[&str]) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        self.child = spawn(&self.dir, self.port, extra);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "skiff-control did not listen again in 20 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -84,6 +98,23 @@ impl ControlPlane {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+}
+
+fn spawn(dir: &tempfile::TempDir, port: u16, extra: &[&str]) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.path().join("server.log"))
+        .unwrap();
+    Command::new(crate::bin("skiff-control"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--bind", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .stderr(log)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("starting skiff-control")
 }
 
 impl Drop for ControlPlane {
