@@ -64,6 +64,8 @@ pub async fn run(client: Client, _settings: Settings) -> anyhow::Result<()> {
     let (bound_tx, mut bound_rx) = mpsc::unbounded_channel::<Bound>();
     // Dropping the loop (leadership lost) stops its bindings and reports.
     let mut tasks = JoinSet::new();
+    let (events, event_writer) = report::Events::start(client.clone());
+    tasks.spawn(event_writer);
     info!("scheduler started");
     loop {
         engine.flush(Instant::now());
@@ -108,13 +110,13 @@ pub async fn run(client: Client, _settings: Settings) -> anyhow::Result<()> {
             }) => {
                 debug!(pod = %pod.key, %message, %rejected_by, "not scheduled");
                 let (client, pods) = (client.clone(), pods.clone());
+                events.record(event);
                 tasks.spawn(async move {
-                    report::set_not_scheduled(client.clone(), pods, &pod, reason, &message).await;
-                    report::write_event(client, event).await;
+                    report::set_not_scheduled(client, pods, &pod, reason, &message).await;
                 });
             }
             Some(Outcome::Scheduled(event)) => {
-                tasks.spawn(report::write_event(client.clone(), event));
+                events.record(event);
             }
         }
     }

@@ -3,10 +3,15 @@
 //! fits nowhere, and core/v1 Events: `FailedScheduling` (Warning) with the
 //! same message, `Scheduled` (Normal) once bound. An event repeated for a
 //! pod bumps the count of the first one, as client-go's recorder does.
+//! Events are best effort, as client-go's broadcaster makes them: they queue
+//! (at most [`QUEUED_EVENTS`]) and a few are written at a time, so a burst
+//! of placements never waits behind its own events; beyond the queue they
+//! are dropped.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Client;
@@ -17,6 +22,47 @@ use tracing::{debug, warn};
 
 use crate::scheduler::SCHEDULER_NAME;
 use crate::scheduler::cache::pod_info::{PodInfo, PodKey, scheduled_condition};
+
+/// Events waiting to be written at most (client-go's maxQueuedEvents).
+pub const QUEUED_EVENTS: usize = 1000;
+/// Event writes in flight at most.
+const EVENT_WRITERS: usize = 4;
+
+/// Where events go to be written.
+#[derive(Clone)]
+pub struct Events {
+    queue: tokio::sync::mpsc::Sender<EventWrite>,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Events {
+    /// The queue, and the writer that empties it (to run beside the
+    /// scheduler, and stop with it).
+    pub fn start(client: Client) -> (Events, impl std::future::Future<Output = ()> + Send) {
+        let (queue, rx) = tokio::sync::mpsc::channel::<EventWrite>(QUEUED_EVENTS);
+        let writer = async move {
+            let events = futures::stream::unfold(rx, |mut rx| async move {
+                let e = rx.recv().await?;
+                Some((e, rx))
+            });
+            events
+                .for_each_concurrent(EVENT_WRITERS, |e| write_event(client.clone(), e))
+                .await;
+        };
+        let dropped = Default::default();
+        (Events { queue, dropped }, writer)
+    }
+
+    pub fn record(&self, e: EventWrite) {
+        use std::sync::atomic::Ordering;
+        if self.queue.try_send(e).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                warn!(dropped = n, "the event queue is full: events dropped");
+            }
+        }
+    }
+}
 
 /// One event to write: created, or (`count` > 1) counted on its first copy.
 #[derive(Clone, Debug)]
@@ -131,7 +177,7 @@ fn now() -> Value {
 
 /// Writes an event; a repeat counts on its first copy, or starts anew if
 /// that one is gone.
-pub async fn write_event(client: Client, e: EventWrite) {
+async fn write_event(client: Client, e: EventWrite) {
     let api: Api<Event> = Api::namespaced(client, &e.namespace);
     if e.count > 1 {
         let patch = json!({"count": e.count, "lastTimestamp": e.body["lastTimestamp"]});
