@@ -94,7 +94,7 @@ impl Server {
         let port = free_port();
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let child = spawn(dir.path(), port, &extra);
-        let server = Self {
+        let mut server = Self {
             child,
             dir,
             port,
@@ -104,10 +104,14 @@ impl Server {
         server
     }
 
-    /// Ready once it answers /readyz after writing its kubeconfig.
-    fn wait_ready(&self) {
+    /// Ready once it answers /readyz after writing its kubeconfig; a
+    /// process that exits (a bad flag) fails at once with its log.
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("skiff-control exited ({status}) before it was ready: {}", self.log());
+            }
             if self.kubeconfig().exists() {
                 let ready = self.kubectl(&self.kubeconfig(), &["get", "--raw", "/readyz"]);
                 if ready.status.success() {
