@@ -14,7 +14,7 @@ use kube::api::{Api, ListParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use support::kubelet::Kubelet;
-use support::observer::Observer;
+use support::observer::{Observer, image, is_ready};
 use support::{Kubectl, Server, eventually, kubectl_current, nodes};
 
 /// Hollow nodes send no heartbeats: keep them Ready for the test.
@@ -34,21 +34,6 @@ fn manifest(strategy: Value, node_selector: Value) -> String {
                 "spec": {"nodeSelector": node_selector,
                          "containers": [{"name": "app", "image": "demo:a"}]}}}})
     .to_string()
-}
-
-fn is_ready(p: &Pod) -> bool {
-    p.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
-fn image(p: &Pod) -> String {
-    p.spec
-        .as_ref()
-        .and_then(|s| s.containers.first())
-        .and_then(|c| c.image.clone())
-        .unwrap_or_default()
 }
 
 /// Live (not terminating) pods of the DaemonSet by node; pods not yet
@@ -194,22 +179,6 @@ async fn one_pod_runs_on_each_eligible_node_as_nodes_change() {
     .await;
 }
 
-/// `kubectl rollout status` in the background (it blocks until done).
-async fn rollout_status(server: &Server, kubectl: &Kubectl) -> String {
-    let mut cmd = kubectl.command(&["rollout", "status", "daemonset/agent", "--timeout=60s"]);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kubectl rollout status failed: {}{}\n--- server log ---\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        server.log()
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Rolls `agent` over 4 nodes from demo:a to demo:b; returns the least
 /// number of ready live pods and the most live pods seen meanwhile.
 async fn roll(
@@ -223,7 +192,7 @@ async fn roll(
     }
     apply(kubectl, &manifest(strategy, json!({})));
     wait_placed(server, client, &["n1", "n2", "n3", "n4"], "demo:a").await;
-    rollout_status(server, kubectl).await;
+    support::rollout_status(server, kubectl, "daemonset/agent").await;
 
     let seen = Arc::new(Mutex::new((usize::MAX, 0)));
     let record = seen.clone();
@@ -238,7 +207,7 @@ async fn roll(
     })
     .await;
     kubectl.ok(&["set", "image", "daemonset/agent", "app=demo:b"]);
-    let said = rollout_status(server, kubectl).await;
+    let said = support::rollout_status(server, kubectl, "daemonset/agent").await;
     assert!(said.contains("successfully rolled out"), "{said}");
     // Done means done: every node runs demo:b the moment it says so.
     let now = placed(client).await;
@@ -279,7 +248,7 @@ async fn a_rolling_update_stays_within_max_unavailable_and_undo_goes_back() {
 
     kubectl.ok(&["rollout", "undo", "daemonset/agent"]);
     wait_placed(&server, &client, &["n1", "n2", "n3", "n4"], "demo:a").await;
-    rollout_status(&server, &kubectl).await;
+    support::rollout_status(&server, &kubectl, "daemonset/agent").await;
     // The first template came back: its revision is the newest now.
     eventually(&server, "revisions 2 (demo:b) and 3 (demo:a)", || async {
         let crs = Api::<ControllerRevision>::namespaced(client.clone(), "default")

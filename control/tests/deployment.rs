@@ -15,7 +15,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use support::kubelet::Kubelet;
-use support::observer::Observer;
+use support::observer::{Observer, image, is_ready};
 use support::{Kubectl, Server, kubectl_current};
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
@@ -40,23 +40,8 @@ where
     }
 }
 
-fn is_ready(p: &Pod) -> bool {
-    p.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
 fn active(p: &Pod) -> bool {
     p.metadata.deletion_timestamp.is_none()
-}
-
-fn image(p: &Pod) -> String {
-    p.spec
-        .as_ref()
-        .and_then(|s| s.containers.first())
-        .and_then(|c| c.image.clone())
-        .unwrap_or_default()
 }
 
 fn deployment(name: &str, replicas: i32, image: &str, strategy: serde_json::Value) -> Deployment {
@@ -138,28 +123,6 @@ async fn wait_running(
         },
     )
     .await
-}
-
-/// `kubectl rollout status`, which waits until the rollout is done or 90 s
-/// pass; off the test's thread, where the test kubelet runs.
-async fn rollout_status(server: &Server, kubectl: &Kubectl, name: &str) -> String {
-    let mut cmd = kubectl.command(&[
-        "rollout",
-        "status",
-        &format!("deployment/{name}"),
-        "--timeout=90s",
-    ]);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kubectl rollout status failed: {}{}\n--- server log ---\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        server.log()
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[tokio::test]
@@ -261,7 +224,7 @@ async fn roll_to_b(server: &Server, client: &Client, kubectl: &Kubectl) -> usize
     .await
     .unwrap();
     wait_running(server, client, "web", 3, "demo:a").await;
-    rollout_status(server, kubectl, "web").await;
+    support::rollout_status(server, kubectl, "deployment/web").await;
 
     let least = Arc::new(Mutex::new(usize::MAX));
     let seen = least.clone();
@@ -272,7 +235,7 @@ async fn roll_to_b(server: &Server, client: &Client, kubectl: &Kubectl) -> usize
     })
     .await;
     kubectl.ok(&["set", "image", "deployment/web", "app=demo:b"]);
-    let said = rollout_status(server, kubectl, "web").await;
+    let said = support::rollout_status(server, kubectl, "deployment/web").await;
     assert!(said.contains("successfully rolled out"), "{said}");
     // Done means done: everything is on demo:b the moment it says so.
     let all: Vec<Pod> = pods(client, "web")
@@ -373,7 +336,7 @@ async fn rollout_undo_scales_the_old_replica_set_up_again() {
     let before = replica_sets(&client, "web").await;
 
     kubectl.ok(&["rollout", "undo", "deployment/web"]);
-    rollout_status(&server, &kubectl, "web").await;
+    support::rollout_status(&server, &kubectl, "deployment/web").await;
     wait_running(&server, &client, "web", 3, "demo:a").await;
     let after = replica_sets(&client, "web").await;
     assert_eq!(
@@ -434,7 +397,7 @@ async fn recreate_removes_every_old_pod_before_making_new_ones() {
     })
     .await;
     kubectl.ok(&["set", "image", "deployment/db", "app=demo:b"]);
-    rollout_status(&server, &kubectl, "db").await;
+    support::rollout_status(&server, &kubectl, "deployment/db").await;
     wait_running(&server, &client, "db", 3, "demo:b").await;
     let overlaps = overlaps.lock().unwrap();
     assert!(
@@ -576,10 +539,10 @@ async fn a_paused_deployment_scales_but_does_not_roll_and_history_is_trimmed() {
     wait_running(&server, &client, "web", 4, "demo:a").await;
 
     kubectl.ok(&["rollout", "resume", "deployment/web"]);
-    rollout_status(&server, &kubectl, "web").await;
+    support::rollout_status(&server, &kubectl, "deployment/web").await;
     wait_running(&server, &client, "web", 4, "demo:b").await;
     kubectl.ok(&["set", "image", "deployment/web", "app=demo:c"]);
-    rollout_status(&server, &kubectl, "web").await;
+    support::rollout_status(&server, &kubectl, "deployment/web").await;
     // revisionHistoryLimit 1: of the old ReplicaSets only the latest stays.
     eventually(&server, "the oldest ReplicaSet deleted", 30, || async {
         let mut images: Vec<String> = replica_sets(&client, "web")

@@ -110,7 +110,10 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("skiff-control exited ({status}) before it was ready: {}", self.log());
+                panic!(
+                    "skiff-control exited ({status}) before it was ready: {}",
+                    self.log()
+                );
             }
             if self.kubeconfig().exists() {
                 let ready = self.kubectl(&self.kubeconfig(), &["get", "--raw", "/readyz"]);
@@ -241,6 +244,23 @@ pub fn ok(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     );
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `kubectl rollout status <what>`, which waits until the rollout is done
+/// or 90 s pass; off the test's thread, where test kubelets run. Its output.
+pub async fn rollout_status(server: &Server, kubectl: &Kubectl, what: &str) -> String {
+    let mut cmd = kubectl.command(&["rollout", "status", what, "--timeout=90s"]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl rollout status {what} failed: {}{}\n--- server log ---\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Polls `check` every 100 ms until it holds; after 20 s fails with `what`

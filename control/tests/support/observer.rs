@@ -1,4 +1,5 @@
-//! Watching pods through every state the server passes them through.
+//! Watching pods through every state the server passes them through, and
+//! reading them as a user does.
 
 use std::sync::Arc;
 
@@ -49,4 +50,21 @@ impl Drop for Observer {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// The Ready condition is True.
+pub fn is_ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// The image of the first container.
+pub fn image(p: &Pod) -> String {
+    p.spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default()
 }

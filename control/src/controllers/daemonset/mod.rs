@@ -72,14 +72,8 @@ async fn run_loop(client: Client, pods: Subscription<Pod>) -> anyhow::Result<()>
         }
     });
     let observe = ctx.clone();
-    let pod_events = pod_events.inspect_ok(move |event| {
-        observe.expectations.observe(event, |(ns, name)| {
-            observe
-                .pods
-                .get(&ObjectRef::new(name).within(ns))
-                .map(|p| (*p).clone())
-        })
-    });
+    let pod_events =
+        pod_events.inspect_ok(move |event| observe.expectations.observe_in(event, &observe.pods));
     let requests: Requests<DaemonSet> = futures::stream::select_all([
         run::own_requests(ds_events),
         run::requests(pod_events, owners::owners(daemonsets.clone())),

@@ -15,7 +15,7 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::Store;
 use kube::runtime::watcher::Event;
 
 use super::Settings;
@@ -70,14 +70,8 @@ async fn run_loop(
         }
     });
     let observe = ctx.clone();
-    let pod_events = pod_events.inspect_ok(move |event| {
-        observe.expectations.observe(event, |(ns, name)| {
-            observe
-                .pods
-                .get(&ObjectRef::new(name).within(ns))
-                .map(|p| (*p).clone())
-        })
-    });
+    let pod_events =
+        pod_events.inspect_ok(move |event| observe.expectations.observe_in(event, &observe.pods));
     let requests: Requests<ReplicaSet> = futures::stream::select(
         run::own_shared_requests(rs_events.boxed()),
         run::requests(pod_events, owners::owners(replicasets.clone())),

@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher::Event;
 
 pub const TTL: Duration = Duration::from_secs(5 * 60);
@@ -139,6 +140,14 @@ impl Expectations {
             }
             Event::Init => {}
         }
+    }
+
+    /// A watch event, with `pods` the cache it was applied to.
+    pub fn observe_in(&self, event: &Event<Pod>, pods: &Store<Pod>) {
+        self.observe(event, |(ns, name)| {
+            pods.get(&ObjectRef::new(name).within(ns))
+                .map(|p| (*p).clone())
+        })
     }
 
     /// The owner is gone: nothing of it is awaited any more.
