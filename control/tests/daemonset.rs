@@ -121,6 +121,16 @@ async fn one_pod_runs_on_each_eligible_node_as_nodes_change() {
         "{:?}",
         pod.labels()
     );
+    let created = format!("Created pod: {}", pod.name_any());
+    eventually(
+        &server,
+        "SuccessfulCreate events in kubectl describe",
+        || async {
+            let described = kubectl.ok(&["describe", "daemonset", "agent"]);
+            described.contains("SuccessfulCreate") && described.contains(&created)
+        },
+    )
+    .await;
 
     // A node that comes to match gets a pod; one that stops matching loses it.
     kubectl.ok(&["label", "node", "n4", "role=edge"]);

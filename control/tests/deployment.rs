@@ -324,6 +324,28 @@ async fn a_rolling_update_keeps_availability_and_rollout_status_reports_it() {
         reason("Available").as_deref(),
         Some("MinimumReplicasAvailable")
     );
+    // `kubectl describe` tells the rollout's story.
+    let old_name = old.name_any();
+    let new_name = new.name_any();
+    eventually(
+        &server,
+        "scaling events in kubectl describe",
+        30,
+        || async {
+            let described = kubectl.ok(&["describe", "deployment", "web"]);
+            let up = format!("Scaled up replica set {new_name} from 0 to");
+            let down = format!("Scaled down replica set {old_name} from");
+            if described.contains("ScalingReplicaSet")
+                && described.contains(&up)
+                && described.contains(&down)
+            {
+                Ok(())
+            } else {
+                Err(described)
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ pub mod nodelifecycle;
 mod podgc;
 mod replicaset;
 mod serviceaccount;
-mod shared;
+pub(crate) mod shared;
 
 use std::time::Duration;
 

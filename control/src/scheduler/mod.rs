@@ -64,8 +64,7 @@ pub async fn run(client: Client, _settings: Settings) -> anyhow::Result<()> {
     let (bound_tx, mut bound_rx) = mpsc::unbounded_channel::<Bound>();
     // Dropping the loop (leadership lost) stops its bindings and reports.
     let mut tasks = JoinSet::new();
-    let (events, event_writer) = report::Events::start(client.clone());
-    tasks.spawn(event_writer);
+    let events = report::Events::spawn(client.clone());
     info!("scheduler started");
     loop {
         engine.flush(Instant::now());

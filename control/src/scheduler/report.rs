@@ -3,75 +3,22 @@
 //! fits nowhere, and core/v1 Events: `FailedScheduling` (Warning) with the
 //! same message, `Scheduled` (Normal) once bound. An event repeated for a
 //! pod bumps the count of the first one, as client-go's recorder does.
-//! Events are best effort, as client-go's broadcaster makes them: they queue
-//! (at most [`QUEUED_EVENTS`]) and a few are written at a time, so a burst
-//! of placements never waits behind its own events; beyond the queue they
-//! are dropped.
+//! Events go through the loops' best-effort queue (controllers/shared).
 
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use futures::StreamExt as _;
-use k8s_openapi::api::core::v1::{Event, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::{ObjectRef, Store};
-use serde_json::{Value, json};
+use serde_json::json;
+
+pub use crate::controllers::shared::events::{EventWrite, Events};
+use crate::controllers::shared::events::{nanos, now};
 use tracing::{debug, warn};
 
 use crate::scheduler::SCHEDULER_NAME;
 use crate::scheduler::cache::pod_info::{PodInfo, PodKey, scheduled_condition};
-
-/// Events waiting to be written at most (client-go's maxQueuedEvents).
-pub const QUEUED_EVENTS: usize = 1000;
-/// Event writes in flight at most.
-const EVENT_WRITERS: usize = 4;
-
-/// Where events go to be written.
-#[derive(Clone)]
-pub struct Events {
-    queue: tokio::sync::mpsc::Sender<EventWrite>,
-    dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl Events {
-    /// The queue, and the writer that empties it (to run beside the
-    /// scheduler, and stop with it).
-    pub fn start(client: Client) -> (Events, impl std::future::Future<Output = ()> + Send) {
-        let (queue, rx) = tokio::sync::mpsc::channel::<EventWrite>(QUEUED_EVENTS);
-        let writer = async move {
-            let events = futures::stream::unfold(rx, |mut rx| async move {
-                let e = rx.recv().await?;
-                Some((e, rx))
-            });
-            events
-                .for_each_concurrent(EVENT_WRITERS, |e| write_event(client.clone(), e))
-                .await;
-        };
-        let dropped = Default::default();
-        (Events { queue, dropped }, writer)
-    }
-
-    pub fn record(&self, e: EventWrite) {
-        use std::sync::atomic::Ordering;
-        if self.queue.try_send(e).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            if n.is_power_of_two() {
-                warn!(dropped = n, "the event queue is full: events dropped");
-            }
-        }
-    }
-}
-
-/// One event to write: created, or (`count` > 1) counted on its first copy.
-#[derive(Clone, Debug)]
-pub struct EventWrite {
-    pub namespace: String,
-    pub name: String,
-    pub count: i32,
-    pub body: Value,
-}
 
 struct Last {
     reason: String,
@@ -158,47 +105,6 @@ impl Recorder {
     /// Forgets a pod that was scheduled or went away.
     pub fn forget(&mut self, key: &str) {
         self.last.remove(key);
-    }
-}
-
-fn nanos() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
-}
-
-/// Now, in whole seconds as API times are.
-fn now() -> Value {
-    let secs = (nanos() / 1_000_000_000) as i64;
-    let ts = k8s_openapi::jiff::Timestamp::from_second(secs).unwrap_or_default();
-    serde_json::to_value(Time(ts)).unwrap_or_default()
-}
-
-/// Writes an event; a repeat counts on its first copy, or starts anew if
-/// that one is gone.
-async fn write_event(client: Client, e: EventWrite) {
-    let api: Api<Event> = Api::namespaced(client, &e.namespace);
-    if e.count > 1 {
-        let patch = json!({"count": e.count, "lastTimestamp": e.body["lastTimestamp"]});
-        match api
-            .patch(&e.name, &PatchParams::default(), &Patch::Merge(patch))
-            .await
-        {
-            Ok(_) => return,
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(err) => {
-                warn!(event = %e.name, error = %err, "recording an event failed");
-                return;
-            }
-        }
-    }
-    let event: Event = match serde_json::from_value(e.body) {
-        Ok(ev) => ev,
-        Err(err) => return warn!(error = %err, "an event that does not serialize"),
-    };
-    if let Err(err) = api.create(&PostParams::default(), &event).await {
-        warn!(event = %e.name, error = %err, "recording an event failed");
     }
 }
 
@@ -293,6 +199,6 @@ mod tests {
         r.forget(&p.key);
         assert_eq!(r.event(&p, "Normal", "Scheduled", "Binding", "m").count, 1);
         // The body is a valid core/v1 Event.
-        serde_json::from_value::<Event>(other.body).unwrap();
+        serde_json::from_value::<k8s_openapi::api::core::v1::Event>(other.body).unwrap();
     }
 }

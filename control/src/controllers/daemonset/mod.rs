@@ -25,6 +25,7 @@ use kube::runtime::watcher::Event;
 use kube::{Api, Client, ResourceExt};
 
 use super::Settings;
+use super::shared::events::Events;
 use super::shared::expectations::Expectations;
 use super::shared::informer::{Informers, Subscription};
 use super::shared::owners;
@@ -32,6 +33,7 @@ use super::shared::run::{self, Requests};
 
 struct Ctx {
     client: Client,
+    events: Events,
     pods: Store<Pod>,
     nodes: Store<Node>,
     revisions: Store<ControllerRevision>,
@@ -57,6 +59,7 @@ async fn run_loop(client: Client, pods: Subscription<Pod>) -> anyhow::Result<()>
     let (nodes, node_events) = run::watch(Api::<Node>::all(client.clone()));
     let (revisions, cr_events) = run::watch(Api::<ControllerRevision>::all(client.clone()));
     let ctx = Arc::new(Ctx {
+        events: Events::spawn(client.clone()),
         client,
         pods: pods.clone(),
         nodes,

@@ -16,6 +16,7 @@ use tracing::info;
 
 use super::eligibility::Fit;
 use super::{Ctx, history, manage, pods, rolling, status};
+use crate::controllers::shared::events::Involved;
 use crate::controllers::shared::expectations::TTL;
 use crate::controllers::shared::pod_state::{is_ready, ready_since};
 use crate::controllers::shared::pod_writes::PodWriter;
@@ -76,6 +77,8 @@ pub async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Ctx>) -> anyhow::Result<Acti
             pods: &ctx.pods,
             expectations: &ctx.expectations,
             owner: key.clone(),
+            events: &ctx.events,
+            involved: Involved::of(&*ds, "daemonset-controller"),
         };
         retry = manage(&ctx, &ds, &writer, &nodes, &fit, &by_node, hash).await?;
     }

@@ -25,12 +25,14 @@ use kube::{Api, Client, ResourceExt};
 
 use super::Settings;
 use super::shared::claim::controller_of;
+use super::shared::events::Events;
 use super::shared::informer::{Informers, Subscription};
 use super::shared::owners;
 use super::shared::run::{self, Requests};
 
 struct Ctx {
     client: Client,
+    events: Events,
     replicasets: Store<ReplicaSet>,
     pods: Store<Pod>,
 }
@@ -60,6 +62,7 @@ async fn run_loop(
         events: pod_events,
     } = pods;
     let ctx = Arc::new(Ctx {
+        events: Events::spawn(client.clone()),
         client,
         replicasets: replicasets.clone(),
         pods,

@@ -19,6 +19,7 @@ use super::template::equal_ignore_hash;
 use super::{Ctx, proportional, rolling};
 use crate::controllers::replicaset;
 use crate::controllers::shared::claim::controller_of;
+use crate::controllers::shared::events::Events;
 use crate::controllers::shared::{claim, selector, time};
 
 /// A sync in progress: the Deployment as last written, and the APIs.
@@ -27,6 +28,7 @@ pub struct Syncer {
     pub deployments: Api<Deployment>,
     pub replicasets: Api<ReplicaSet>,
     pub now: Timestamp,
+    pub events: Events,
 }
 
 pub async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> anyhow::Result<Action> {
@@ -39,6 +41,7 @@ pub async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> anyhow::Result<Acti
         deployments: Api::namespaced(ctx.client.clone(), &ns),
         replicasets: Api::namespaced(ctx.client.clone(), &ns),
         now: time::now(),
+        events: ctx.events.clone(),
     };
     if selector::is_empty(&s.d.spec.selector) {
         // Selecting every pod is refused; the spec counts as seen, so that

@@ -18,6 +18,7 @@ use super::status::{self, FAILED_RS_CREATE, FOUND_NEW_RS, NEW_RS_CREATED, PROGRE
 use super::sync::{Syncer, find_new};
 use super::{rolling, template};
 use crate::controllers::shared::claim::controller_of;
+use crate::controllers::shared::events::Involved;
 use crate::controllers::shared::run;
 
 fn code(e: &kube::Error) -> Option<u16> {
@@ -126,6 +127,14 @@ impl Syncer {
         };
         if created {
             info!(deployment = %self.key(), replicaset = %rs.name_any(), replicas = spec(&rs), "created replica set");
+            if spec(&rs) > 0 {
+                let message = format!(
+                    "Scaled up replica set {} from 0 to {}",
+                    rs.name_any(),
+                    spec(&rs)
+                );
+                self.record_scaling(&message);
+            }
         }
         self.set_revision(next).await?;
         if created && status::progress_deadline(&self.d).is_some() {
@@ -173,9 +182,22 @@ impl Syncer {
             .await?;
         if resize {
             let way = if size > spec(rs) { "up" } else { "down" };
-            info!(deployment = %self.key(), "scaled {way} replica set {} from {} to {size}", rs.name_any(), spec(rs));
+            let message = format!(
+                "Scaled {way} replica set {} from {} to {size}",
+                rs.name_any(),
+                spec(rs)
+            );
+            info!(deployment = %self.key(), "{message}");
+            self.record_scaling(&message);
         }
         Ok((resize, written))
+    }
+
+    /// The event `kubectl describe deployment` lists for each resize.
+    fn record_scaling(&self, message: &str) {
+        let involved = Involved::of(&self.d, "deployment-controller");
+        self.events
+            .record(involved.event("Normal", "ScalingReplicaSet", message));
     }
 
     /// Deletes old ReplicaSets beyond revisionHistoryLimit.

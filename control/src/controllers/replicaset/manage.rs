@@ -11,6 +11,7 @@ use tracing::info;
 
 use super::{Ctx, pods, ranking};
 use crate::controllers::shared::claim::controller_of;
+use crate::controllers::shared::events::Involved;
 use crate::controllers::shared::pod_writes::{BURST, PodWriter};
 use crate::controllers::shared::{selector, time};
 
@@ -24,6 +25,8 @@ pub async fn replicas(ctx: &Ctx, rs: &ReplicaSet, active: &[Arc<Pod>]) -> anyhow
         pods: &ctx.pods,
         expectations: &ctx.expectations,
         owner: key.clone(),
+        events: &ctx.events,
+        involved: Involved::of(rs, "replicaset-controller"),
     };
     if active.len() < want {
         let pods = vec![pods::from_template(rs); want - active.len()];

@@ -19,6 +19,7 @@ use kube::runtime::reflector::Store;
 use kube::runtime::watcher::Event;
 
 use super::Settings;
+use super::shared::events::Events;
 use super::shared::expectations::Expectations;
 use super::shared::informer::{Informers, Subscription};
 use super::shared::owners;
@@ -28,6 +29,7 @@ pub use pods::phase;
 
 struct Ctx {
     client: Client,
+    events: Events,
     pods: Store<Pod>,
     replicasets: Store<ReplicaSet>,
     expectations: Expectations,
@@ -57,6 +59,7 @@ async fn run_loop(
         events: pod_events,
     } = pods;
     let ctx = Arc::new(Ctx {
+        events: Events::spawn(client.clone()),
         client,
         pods: pods.clone(),
         replicasets: replicasets.clone(),

@@ -4,6 +4,7 @@
 //! and the glue that runs a reconciler over watch streams.
 
 pub mod claim;
+pub mod events;
 pub mod expectations;
 pub mod informer;
 pub mod intstr;

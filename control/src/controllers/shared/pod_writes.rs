@@ -11,7 +11,9 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 
+use super::events::{Events, Involved};
 use super::expectations::{Expectations, PodKey};
+use super::run;
 
 /// The most pods one sync creates or deletes.
 pub const BURST: usize = 500;
@@ -36,12 +38,15 @@ fn forbidden_by_terminating_namespace(e: &kube::Error) -> bool {
 }
 
 /// Where pod writes go and how they are remembered: `owner` is the
-/// expectations key of the controller writing.
+/// expectations key of the controller writing; each write is an event
+/// about `involved`, as upstream's pod control records them.
 pub struct PodWriter<'a> {
     pub api: Api<Pod>,
     pub pods: &'a Store<Pod>,
     pub expectations: &'a Expectations,
     pub owner: String,
+    pub events: &'a Events,
+    pub involved: Involved,
 }
 
 impl PodWriter<'_> {
@@ -71,16 +76,30 @@ impl PodWriter<'_> {
                 match result {
                     Ok(p) => {
                         created += 1;
+                        let message = format!("Created pod: {}", p.name_any());
+                        self.events.record(self.involved.event(
+                            "Normal",
+                            "SuccessfulCreate",
+                            &message,
+                        ));
                         let key = (p.namespace().unwrap_or_default(), p.name_any());
                         self.expectations.created(&self.owner, key, self.lookup());
                     }
                     // Every creation fails there; the namespace goes anyway.
                     Err(e) if forbidden_by_terminating_namespace(&e) => {}
-                    Err(e) => failure = failure.or(Some(e)),
+                    Err(e) => {
+                        let message = format!("Error creating: {}", run::describe(&e.into()));
+                        failure = failure.or(Some(message.clone()));
+                        self.events.record(self.involved.event(
+                            "Warning",
+                            "FailedCreate",
+                            &message,
+                        ));
+                    }
                 }
             }
             if let Some(e) = failure {
-                return Err(e).context(format!("creating pods ({created} created)"));
+                anyhow::bail!("creating pods ({created} created): {e}");
             }
         }
         Ok(created)
@@ -100,7 +119,12 @@ impl PodWriter<'_> {
         let mut failure = None;
         for (pod, result) in results {
             match result {
-                Ok(_) => self.expectations.deleted(&self.owner, pod, self.lookup()),
+                Ok(_) => {
+                    self.expectations.deleted(&self.owner, pod, self.lookup());
+                    let message = format!("Deleted pod: {}", pod.name_any());
+                    self.events
+                        .record(self.involved.event("Normal", "SuccessfulDelete", &message));
+                }
                 // Gone already: the cache will show it, so wait for that too.
                 Err(kube::Error::Api(s)) if s.code == 404 => {
                     self.expectations.deleted(&self.owner, pod, self.lookup())
