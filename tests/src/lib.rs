@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod cgroup;
 pub mod control;
+pub mod flags;
 pub mod lab;
 pub mod manifests;
 pub mod netns;

@@ -19,11 +19,6 @@ use skiff_e2e::control::ControlPlane;
 use skiff_e2e::lab::{Lab, POD_PORT};
 use skiff_e2e::manifests::{READY, port, service, slice};
 
-fn usage() -> ! {
-    eprintln!("usage: skiff-bench-api [--services N] [--watchers N] [--changes N]");
-    std::process::exit(2);
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
@@ -41,14 +36,6 @@ fn rss_mb(pid: u32) -> f64 {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap();
     kb / 1024.0
-}
-
-async fn client(cp: &ControlPlane) -> kube::Client {
-    let kc = kube::config::Kubeconfig::read_from(cp.kubeconfig()).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .unwrap();
-    kube::Client::try_from(config).unwrap()
 }
 
 fn plain_service(name: &str) -> Service {
@@ -216,23 +203,16 @@ async fn programming(client: &kube::Client, lab: &Lab, n: usize) -> Vec<f64> {
 
 #[tokio::main]
 async fn main() {
-    let (mut many, mut watchers, mut changes) = (10_000usize, 100usize, 100usize);
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut val = || {
-            args.next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| usage())
-        };
-        match a.as_str() {
-            "--services" => many = val(),
-            "--watchers" => watchers = val(),
-            "--changes" => changes = val(),
-            _ => usage(),
-        }
-    }
+    let [many, watchers, changes] = skiff_e2e::flags::counts(
+        "skiff-bench-api",
+        [
+            ("--services", 10_000),
+            ("--watchers", 100),
+            ("--changes", 100),
+        ],
+    );
     let cp = ControlPlane::start();
-    let client = client(&cp).await;
+    let client = cp.client().await;
     let rss_idle = rss_mb(cp.pid());
 
     eprintln!("creating {many} Services (64 at a time) ...");

@@ -12,19 +12,6 @@ use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use serde_json::json;
 use skiff_e2e::control::ControlPlane;
 
-fn usage() -> ! {
-    eprintln!("usage: skiff-bench-sched [--nodes N] [--pods N] [--anti-affinity-pods N]");
-    std::process::exit(2);
-}
-
-async fn client(cp: &ControlPlane) -> kube::Client {
-    let kc = kube::config::Kubeconfig::read_from(cp.kubeconfig()).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .unwrap();
-    kube::Client::try_from(config).unwrap()
-}
-
 async fn nodes(client: &kube::Client, n: usize) {
     let api: Api<Node> = Api::all(client.clone());
     futures::stream::iter(0..n)
@@ -203,25 +190,18 @@ async fn backlog(
 
 #[tokio::main]
 async fn main() {
-    let (mut n_nodes, mut n_pods, mut n_anti) = (1000usize, 10_000usize, 1000usize);
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut val = || {
-            args.next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| usage())
-        };
-        match a.as_str() {
-            "--nodes" => n_nodes = val(),
-            "--pods" => n_pods = val(),
-            "--anti-affinity-pods" => n_anti = val(),
-            _ => usage(),
-        }
-    }
+    let [n_nodes, n_pods, n_anti] = skiff_e2e::flags::counts(
+        "skiff-bench-sched",
+        [
+            ("--nodes", 1000),
+            ("--pods", 10_000),
+            ("--anti-affinity-pods", 1000),
+        ],
+    );
     // Hollow nodes send no heartbeats: keep the node lifecycle loop away.
     let flags = ["--node-monitor-grace-period", "3600"];
     let mut cp = ControlPlane::start_with(&flags);
-    let client = client(&cp).await;
+    let client = cp.client().await;
     eprintln!("registering {n_nodes} hollow nodes ...");
     nodes(&client, n_nodes).await;
     eprintln!("scheduling {n_pods} pods ...");
