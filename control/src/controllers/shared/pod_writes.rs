@@ -13,7 +13,6 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::events::{Events, Involved};
 use super::expectations::{Expectations, PodKey};
-use super::run;
 
 /// The most pods one sync creates or deletes.
 pub const BURST: usize = 500;
@@ -88,18 +87,22 @@ impl PodWriter<'_> {
                     // Every creation fails there; the namespace goes anyway.
                     Err(e) if forbidden_by_terminating_namespace(&e) => {}
                     Err(e) => {
-                        let message = format!("Error creating: {}", run::describe(&e.into()));
-                        failure = failure.or(Some(message.clone()));
+                        let message = match &e {
+                            kube::Error::Api(s) => format!("Error creating: {}", s.message),
+                            e => format!("Error creating: {e}"),
+                        };
                         self.events.record(self.involved.event(
                             "Warning",
                             "FailedCreate",
                             &message,
                         ));
+                        failure = failure.or(Some(e));
                     }
                 }
             }
+            // The API error stays in the chain: a conflict is told apart.
             if let Some(e) = failure {
-                anyhow::bail!("creating pods ({created} created): {e}");
+                return Err(e).context(format!("creating pods ({created} created)"));
             }
         }
         Ok(created)
