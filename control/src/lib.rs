@@ -4,5 +4,6 @@
 
 pub mod apiserver;
 pub mod controllers;
+pub mod kubelet;
 pub mod scheduler;
 pub mod store;

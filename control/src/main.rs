@@ -25,8 +25,24 @@ use tracing_subscriber::EnvFilter;
 #[command(
     name = "skiff-control",
     version,
-    about = "A compact Kubernetes-compatible control plane"
+    about = "A compact Kubernetes-compatible control plane",
+    args_conflicts_with_subcommands = true
 )]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    server: Args,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Run a node: register it, run the pods bound to it through containerd (CRI).
+    Kubelet(control::kubelet::Config),
+}
+
+/// The control plane's flags (no subcommand).
+#[derive(clap::Args)]
 struct Args {
     /// Store, certificates and admin.kubeconfig live here
     /// [default: /var/lib/skiff/control as root, else ~/.local/share/skiff/control].
@@ -309,7 +325,7 @@ async fn run_loops(
 }
 #[tokio::main]
 async fn main() {
-    let args = Args::parse();
+    let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -317,8 +333,17 @@ async fn main() {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    if let Err(e) = run(args).await {
-        eprintln!("skiff-control: {e:#}");
+    let result = match cli.command {
+        Some(Command::Kubelet(cfg)) => control::kubelet::run(cfg).await,
+        None => run(cli.server).await,
+    };
+    if let Err(e) = result {
+        let who = if matches!(std::env::args().nth(1).as_deref(), Some("kubelet")) {
+            "skiff-control kubelet"
+        } else {
+            "skiff-control"
+        };
+        eprintln!("{who}: {e:#}");
         std::process::exit(1);
     }
 }

@@ -25,7 +25,7 @@ mod informer;
 mod plugins;
 mod queue;
 mod report;
-mod resources;
+pub(crate) mod resources;
 pub(crate) mod selector;
 pub(crate) mod taints;
 #[cfg(test)]
