@@ -7,3 +7,4 @@ pub mod controllers;
 pub mod kubelet;
 pub mod scheduler;
 pub mod store;
+pub mod streaming;

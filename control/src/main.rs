@@ -201,6 +201,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tokens,
         allocator: allocator.clone(),
         sa_tokens: control::apiserver::satokens::Signer::load_or_create(&data_dir.join("pki"))?,
+        kubelet_tls: Arc::new(control::apiserver::kubelet::client_config(&pki)?),
         admission: Admission {
             not_ready_toleration: args.default_not_ready_toleration_seconds,
             unreachable_toleration: args.default_unreachable_toleration_seconds,

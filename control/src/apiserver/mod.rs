@@ -7,6 +7,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod defaults;
 pub mod discovery;
+pub mod kubelet;
 pub mod openapi;
 pub mod patch;
 pub mod pki;

@@ -151,7 +151,15 @@ pub static RESOURCES: &[ResourceInfo] = &[
     ResourceInfo::of::<core::Namespace>(&["ns"], &["status", "finalize"], &[]),
     ResourceInfo::of::<core::Pod>(
         &["po"],
-        &["status", "binding", "log", "exec", "eviction"],
+        &[
+            "status",
+            "binding",
+            "log",
+            "exec",
+            "attach",
+            "portforward",
+            "eviction",
+        ],
         ALL,
     ),
     ResourceInfo::of::<core::Service>(&["svc"], &["status"], ALL),

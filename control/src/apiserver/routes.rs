@@ -27,6 +27,8 @@ pub struct AppState {
     pub allocator: Allocator,
     pub admission: super::defaults::Admission,
     pub sa_tokens: super::satokens::Signer,
+    /// TLS to kubelets, for `pods/log`, `pods/exec`...
+    pub kubelet_tls: Arc<rustls::ClientConfig>,
 }
 
 /// The identity the TLS layer found in the client's certificate, if any.
@@ -204,6 +206,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/openapi/v2", get(openapi_v2))
         .route("/api", get(|| async { Json(discovery::core_versions()) }))
         .route("/apis", get(|| async { Json(discovery::groups()) }))
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/log",
+            get(super::kubelet::log),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/exec",
+            any(super::kubelet::exec),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/attach",
+            any(super::kubelet::attach),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/portforward",
+            any(super::kubelet::port_forward),
+        )
         .route("/api/{*rest}", any(api))
         .route("/apis/{*rest}", any(api))
         .layer(DefaultBodyLimit::max(MAX_BODY))

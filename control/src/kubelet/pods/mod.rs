@@ -11,7 +11,7 @@ mod images;
 pub mod labels;
 mod probes;
 mod resources;
-mod runtime;
+pub(crate) mod runtime;
 mod sandbox;
 mod status;
 mod volumes;

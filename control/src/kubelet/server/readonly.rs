@@ -1,5 +1,6 @@
-//! The read-only port: `/healthz` and `/pods` (the pods this kubelet runs,
-//! as a PodList), plain HTTP as upstream's port 10255.
+//! The read-only port: `/healthz` and `/pods` (the pods bound to this node,
+//! as a PodList), plain HTTP as upstream's port 10255. The HTTPS API serves
+//! the same two paths.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -10,12 +11,15 @@ use serde_json::{Value, json};
 
 use crate::kubelet::Ctx;
 
-pub fn router(ctx: Ctx) -> Router {
+pub fn routes() -> Router<Ctx> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/pods", get(pods))
         .route("/pods/", get(pods))
-        .with_state(ctx)
+}
+
+pub fn router(ctx: Ctx) -> Router {
+    routes().with_state(ctx)
 }
 
 async fn pods(State(ctx): State<Ctx>) -> Result<Json<Value>, (axum::http::StatusCode, String)> {
