@@ -222,7 +222,27 @@ async fn to_kubelet(
         Ok(t) => t,
         Err(e) => return unreachable(e.to_string()),
     };
-    crate::streaming::forward(tls, req, &path, &format!("{address}:{port}")).await
+    let answer = crate::streaming::forward(tls, req, &path, &format!("{address}:{port}")).await;
+    as_status(answer).await
+}
+
+/// The kubelet says what went wrong in plain text; clients expect a `Status`.
+async fn as_status(answer: Response) -> Response {
+    let code = answer.status();
+    if code.is_success() || code == StatusCode::SWITCHING_PROTOCOLS {
+        return answer;
+    }
+    let text = axum::body::to_bytes(answer.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let reason = match code {
+        StatusCode::BAD_REQUEST => "BadRequest",
+        StatusCode::NOT_FOUND => "NotFound",
+        StatusCode::FORBIDDEN => "Forbidden",
+        _ => "InternalError",
+    };
+    status(code, reason, &text)
 }
 
 fn query(req: &Request<Body>) -> (String, Vec<(String, String)>) {

@@ -6,6 +6,10 @@ use k8s_cri::v1::{ImageSpec, ImageStatusRequest, PullImageRequest};
 use k8s_openapi::api::core::v1::Container;
 
 use super::Failure;
+
+/// A pull that has not finished by then fails (and is retried with back-off)
+/// instead of leaving the pod waiting without a word.
+const PULL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 use crate::kubelet::cri::Cri;
 
 /// The pull policy upstream defaults to: Always for `:latest` or no tag.
@@ -65,15 +69,19 @@ pub async fn ensure(cri: &Cri, c: &Container) -> Result<String, Failure> {
             format!("Container image \"{image}\" is not present with pull policy of Never"),
         ));
     }
-    match cri
-        .images
-        .clone()
-        .pull_image(PullImageRequest {
-            image: Some(spec),
-            ..Default::default()
-        })
-        .await
-    {
+    let mut images = cri.images.clone();
+    let pull = images.pull_image(PullImageRequest {
+        image: Some(spec),
+        ..Default::default()
+    });
+    let pulled = match tokio::time::timeout(PULL_TIMEOUT, pull).await {
+        Ok(r) => r,
+        Err(_) => Err(tonic::Status::deadline_exceeded(format!(
+            "no answer from the registry in {}s",
+            PULL_TIMEOUT.as_secs()
+        ))),
+    };
+    match pulled {
         Ok(r) => Ok(r.into_inner().image_ref),
         // An image present locally still serves when a pull (policy
         // Always) cannot reach its registry.
