@@ -3,6 +3,7 @@
 mod bench;
 mod build;
 mod clippy;
+mod images;
 mod run;
 mod setup;
 mod test;
