@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod cgroup;
+pub mod cluster;
 pub mod containerd;
 pub mod control;
 pub mod flags;
