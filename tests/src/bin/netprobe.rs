@@ -6,6 +6,8 @@
 //! netprobe udp ADDR COUNT [connected]    send COUNT datagrams, read the replies
 //! netprobe hold ADDR                     one connection; echo stdin lines over it
 //! netprobe rate ADDR SECONDS             connect+close as fast as possible
+//! netprobe http ADDR COUNT [PATH]        COUNT HTTP GETs (new connection each), the
+//!                                        status and body of each
 //! netprobe serve [PORT]                  an HTTP server, the demo image's: `GET /`
 //!                                        answers the hostname (the pod's name),
 //!                                        `/healthz` "ok"; PORT or $PORT, else 8080
@@ -20,7 +22,7 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 
 fn usage() -> ! {
     eprintln!(
-        "usage: netprobe tcp ADDR COUNT [INTERVAL_MS] | udp ADDR COUNT [connected] | hold ADDR | rate ADDR SECONDS | serve [PORT]"
+        "usage: netprobe tcp ADDR COUNT [INTERVAL_MS] | udp ADDR COUNT [connected] | hold ADDR | rate ADDR SECONDS | http ADDR COUNT [PATH] | serve [PORT]"
     );
     std::process::exit(2);
 }
@@ -139,6 +141,32 @@ fn rate(addr: SocketAddr, seconds: f64) {
     );
 }
 
+/// One HTTP/1.0 GET on a new connection.
+fn http_once(addr: SocketAddr, path: &str) -> serde_json::Value {
+    let started = Instant::now();
+    let mut stream = match TcpStream::connect_timeout(&addr, TIMEOUT) {
+        Ok(s) => s,
+        Err(e) => return err_json(&e, started),
+    };
+    let peer = stream
+        .peer_addr()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    stream.set_read_timeout(Some(TIMEOUT)).ok();
+    let mut text = String::new();
+    let sent = write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    if let Err(e) = sent.and_then(|_| stream.read_to_string(&mut text)) {
+        return err_json(&e, started);
+    }
+    let status: u16 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    json!({ "ok": status == 200, "status": status, "backend": body.trim(), "peer": peer })
+}
+
 extern "C" fn exit_now(_: libc::c_int) {
     // SAFETY: _exit is async-signal-safe.
     unsafe { libc::_exit(0) };
@@ -240,6 +268,13 @@ fn main() {
                 .and_then(|s| s.parse().ok())
                 .unwrap_or_else(|| usage()),
         ),
+        Some("http") => {
+            let (to, count) = (addr(1), num(2).unwrap_or_else(|| usage()));
+            let path = args.get(3).map_or("/", String::as_str);
+            for _ in 0..count {
+                println!("{}", http_once(to, path));
+            }
+        }
         Some("serve") => {
             let port = args
                 .get(1)

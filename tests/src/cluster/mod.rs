@@ -93,7 +93,10 @@ impl Cluster {
     pub fn start(nodes: usize, opts: Options) -> Self {
         crate::require_root();
         let say = opts.progress;
-        check_kubelet();
+        // Fail before anything is made.
+        if let Err(why) = kubelet_available() {
+            panic!("{why}");
+        }
         for bin in ["skiff-control", "skiff-proxy"] {
             crate::bin(bin);
         }
@@ -276,20 +279,23 @@ pub fn kubectl_command(kubeconfig: &Path) -> Command {
     cmd
 }
 
-/// The kubelet is a subcommand of skiff-control: fail at once, before
-/// anything is made, if this build has none.
-fn check_kubelet() {
-    let out = Command::new(crate::bin("skiff-control"))
+/// The kubelet is a subcommand of skiff-control: `Err` says why this build
+/// cannot run nodes.
+pub fn kubelet_available() -> Result<(), String> {
+    let bin = crate::bin("skiff-control");
+    let out = Command::new(&bin)
         .args(["kubelet", "--help"])
         .output()
-        .expect("running skiff-control");
-    assert!(
-        out.status.success(),
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
         "`skiff-control kubelet` is not available in {}: the nodes need the kubelet \
          subcommand; skiff-control said: {}",
-        crate::bin("skiff-control").display(),
+        bin.display(),
         String::from_utf8_lossy(&out.stderr).trim()
-    );
+    ))
 }
 
 /// Tears a half-built cluster down if `start` panics.
