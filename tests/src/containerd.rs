@@ -200,11 +200,35 @@ pub fn cleanup(layout: &Layout) {
     for shim in shims {
         procs::kill_tree(shim);
     }
+    forget_cni_results(layout);
     crate::mounts::unmount_under(&layout.dir);
     if let Err(e) = std::fs::remove_dir_all(&layout.dir)
         && e.kind() != std::io::ErrorKind::NotFound
     {
         eprintln!("cannot remove {}: {e}", layout.dir.display());
+    }
+}
+
+/// libcni caches each sandbox's result in the shared /var/lib/cni/results
+/// (`<network>-<sandbox id>-<interface>`); a CNI DEL removes it, a killed
+/// node never sends one.
+fn forget_cni_results(layout: &Layout) {
+    const RESULTS: &str = "/var/lib/cni/results";
+    let sandboxes = layout.root().join("io.containerd.grpc.v1.cri/sandboxes");
+    let ids: Vec<String> = std::fs::read_dir(&sandboxes)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    if ids.is_empty() {
+        return;
+    }
+    for entry in std::fs::read_dir(RESULTS).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if ids.iter().any(|id| name.contains(&format!("-{id}-"))) {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

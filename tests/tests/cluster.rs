@@ -167,6 +167,11 @@ fn a_recorded_state_tears_down_a_cluster_whose_process_is_gone() {
     // As if the process had been killed: no drop, everything left running.
     std::mem::forget(cluster);
     let state = State::load(&file).expect("the state file");
+    assert!(
+        state.registry_path().exists(),
+        "the cluster is not in the registry"
+    );
     state.teardown();
     assert_gone(&state);
+    let _ = std::fs::remove_file(state.registry_path());
 }

@@ -73,6 +73,13 @@ fn args() -> Args {
 }
 
 fn down(state_file: &PathBuf) {
+    // Clusters of killed tests too: those whose process is gone.
+    for orphan in skiff_e2e::cluster::teardown_orphans() {
+        eprintln!(
+            "took down the cluster on {} left by process {}",
+            orphan.bridge, orphan.owner
+        );
+    }
     match State::load(state_file) {
         Ok(state) => {
             eprintln!(

@@ -7,9 +7,10 @@
 //!    ├─ veth ─ netns skn<id>-1: eth0 10.250.<id>.11, ...
 //! ```
 //!
-//! Everything it makes is listed in a `State` (optionally saved to a file) and
+//! Everything it makes is listed in a `State`, saved under
+//! `/run/skiff/clusters/` (and optionally to a file of the caller's) and
 //! removed on drop, after a panic too; a saved state also lets another
-//! process take down a cluster whose process was killed.
+//! process take down a cluster whose process was killed (`teardown_orphans`).
 
 mod fabric;
 mod node;
@@ -27,7 +28,7 @@ pub use node::{
     AGENT_HEALTHZ_PORT, AGENT_METRICS_PORT, KUBELET_PORT, KUBELET_READ_ONLY_PORT, Node,
 };
 pub use process::Process;
-pub use state::State;
+pub use state::{State, teardown_orphans};
 pub use wait::condition;
 
 use crate::control::ControlPlane;
@@ -111,6 +112,7 @@ impl Cluster {
             .tempdir()
             .unwrap();
         let mut state = State {
+            owner: std::process::id(),
             bridge: fabric.bridge.clone(),
             cgroup: PathBuf::from(format!("skiff/c{id}")),
             pin_root: PathBuf::from(format!("/sys/fs/bpf/skiff/c{id}")),
@@ -118,6 +120,7 @@ impl Cluster {
             ..State::default()
         };
         let save = |state: &State| {
+            state.save(&state.registry_path());
             if let Some(path) = &opts.state_file {
                 state.save(path);
             }
@@ -305,6 +308,7 @@ impl Drop for Teardown {
     fn drop(&mut self) {
         if let Some(state) = self.0.take() {
             state.teardown();
+            let _ = std::fs::remove_file(state.registry_path());
         }
     }
 }
@@ -321,6 +325,7 @@ impl Drop for Cluster {
         // pins, directories, the bridge) goes with the state's teardown.
         self.nodes.clear();
         self.state.teardown();
+        let _ = std::fs::remove_file(self.state.registry_path());
         if let Some(path) = &self.state_file {
             let _ = std::fs::remove_file(path);
         }

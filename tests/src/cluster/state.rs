@@ -6,8 +6,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+/// Every live cluster's state is also kept here, named after its bridge, so
+/// that clusters whose process died (a killed test) can be found.
+pub const REGISTRY: &str = "/run/skiff/clusters";
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct State {
+    /// The process that made the cluster (and removes it on drop).
+    #[serde(default)]
+    pub owner: u32,
     /// The fabric bridge in the root namespace.
     pub bridge: String,
     /// The nodes' network namespaces.
@@ -32,6 +39,11 @@ impl State {
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(self).unwrap()).unwrap();
         std::fs::rename(&tmp, path).unwrap();
+    }
+
+    /// Where the registry keeps this cluster's state.
+    pub fn registry_path(&self) -> PathBuf {
+        Path::new(REGISTRY).join(format!("{}.json", self.bridge))
     }
 
     pub fn load(path: &Path) -> std::io::Result<Self> {
@@ -82,4 +94,22 @@ impl State {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+/// Tears down every registered cluster whose owner process is gone; returns
+/// their states.
+pub fn teardown_orphans() -> Vec<State> {
+    let mut done = Vec::new();
+    for entry in std::fs::read_dir(REGISTRY).into_iter().flatten().flatten() {
+        let Ok(state) = State::load(&entry.path()) else {
+            continue;
+        };
+        if state.owner != 0 && crate::procs::running(state.owner as i32) {
+            continue;
+        }
+        state.teardown();
+        let _ = std::fs::remove_file(entry.path());
+        done.push(state);
+    }
+    done
 }
