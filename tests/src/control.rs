@@ -1,6 +1,10 @@
-//! The real control plane (skiff-control) on a loopback port, with its own
-//! data directory; kubectl and the agent reach it with the kubeconfig it writes.
+//! The real control plane (skiff-control) on a loopback port (or another
+//! address of this namespace, such as a cluster's fabric bridge), with its own
+//! data directory; kubectl and the agent reach it with the kubeconfig it
+//! writes, whose server is the bind address (the server puts that address in
+//! its certificate).
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
@@ -10,7 +14,7 @@ use crate::agent::free_port;
 pub struct ControlPlane {
     child: Child,
     pub dir: tempfile::TempDir,
-    port: u16,
+    addr: SocketAddr,
 }
 
 impl ControlPlane {
@@ -20,15 +24,31 @@ impl ControlPlane {
 
     /// With extra flags for skiff-control.
     pub fn start_with(extra: &[&str]) -> Self {
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), free_port());
+        Self::start_at(addr, extra)
+    }
+
+    /// Bound to `ip` (an address of this network namespace), on a free port.
+    pub fn start_on(ip: IpAddr, extra: &[&str]) -> Self {
+        let port = TcpListener::bind((ip, 0))
+            .and_then(|l| l.local_addr())
+            .unwrap_or_else(|e| panic!("no free port on {ip}: {e}"))
+            .port();
+        Self::start_at(SocketAddr::new(ip, port), extra)
+    }
+
+    fn start_at(addr: SocketAddr, extra: &[&str]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("skiff-control-")
             .tempdir()
             .unwrap();
-        let port = free_port();
-        let child = spawn(&dir, port, extra);
-        let cp = Self { child, dir, port };
+        let child = spawn(&dir, addr, extra);
+        let mut cp = Self { child, dir, addr };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !cp.kubeconfig().exists() {
+            if let Ok(Some(status)) = cp.child.try_wait() {
+                panic!("skiff-control exited ({status}):\n{}", cp.log());
+            }
             assert!(
                 Instant::now() < deadline,
                 "skiff-control wrote no kubeconfig in 20 s:\n{}",
@@ -47,9 +67,9 @@ impl ControlPlane {
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let _ = self.child.wait();
-        self.child = spawn(&self.dir, self.port, extra);
+        self.child = spawn(&self.dir, self.addr, extra);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while std::net::TcpStream::connect(self.addr).is_err() {
             assert!(
                 Instant::now() < deadline,
                 "skiff-control did not listen again in 20 s:\n{}",
@@ -70,6 +90,11 @@ impl ControlPlane {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The address the API server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     pub fn kubeconfig(&self) -> PathBuf {
@@ -109,7 +134,7 @@ impl ControlPlane {
     }
 }
 
-fn spawn(dir: &tempfile::TempDir, port: u16, extra: &[&str]) -> Child {
+fn spawn(dir: &tempfile::TempDir, addr: SocketAddr, extra: &[&str]) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -118,7 +143,7 @@ fn spawn(dir: &tempfile::TempDir, port: u16, extra: &[&str]) -> Child {
     Command::new(crate::bin("skiff-control"))
         .arg("--data-dir")
         .arg(dir.path())
-        .args(["--bind", &format!("127.0.0.1:{port}")])
+        .args(["--bind", &addr.to_string()])
         .args(extra)
         .stderr(log)
         .stdout(std::process::Stdio::null())

@@ -6,12 +6,17 @@
 
 pub mod agent;
 pub mod cgroup;
+pub mod cluster;
+pub mod containerd;
 pub mod control;
 pub mod flags;
+pub mod images;
 pub mod lab;
 pub mod manifests;
+pub mod mounts;
 pub mod netns;
 pub mod probe;
+pub mod procs;
 pub mod server;
 
 use std::path::PathBuf;
@@ -57,4 +62,10 @@ pub fn sh(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The last `n` lines of `text`.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }

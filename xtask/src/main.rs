@@ -3,6 +3,7 @@
 mod bench;
 mod build;
 mod clippy;
+mod images;
 mod run;
 mod setup;
 mod test;
@@ -38,9 +39,11 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
-    /// Bring up a one-node demo in network namespaces.
+    /// Bring up a three-node cluster (API server; containerd, kubelet and agent
+    /// per node) with a demo Deployment and Service, until Ctrl-C.
     Run {
-        /// Arguments for skiff-demo.
+        /// Arguments for skiff-demo: `--nodes N`, `--routing direct|vxlan|kernel`;
+        /// `--down` takes down a cluster left by a killed run.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },

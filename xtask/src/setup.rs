@@ -13,15 +13,26 @@ use anyhow::{Context as _, Result, bail};
 use crate::util;
 
 /// Debian packages the tests need: `ip` (iproute2), `sysctl` and `ps` (procps),
-/// etcd for the store tests, `protoc` to build the etcd client, and a Python
-/// venv for the Python client's tests.
+/// etcd for the store tests, `protoc` to build the etcd and CRI clients, a
+/// Python venv for the Python client's tests; for the nodes, containerd (with
+/// `ctr`) and runc, busybox-static (the demo image's shell, a static binary
+/// that needs no libraries in the image), iperf3 for the node benchmarks, and
+/// `mount`/`umount` (mount) to clean up what containerd leaves mounted.
 pub const PACKAGES: &[&str] = &[
     "iproute2",
     "procps",
     "etcd-server",
     "protobuf-compiler",
     "python3-venv",
+    "containerd",
+    "runc",
+    "busybox-static",
+    "iperf3",
+    "mount",
 ];
+
+/// Debian's policy hook: 101 tells maintainer scripts not to start services.
+const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
 
 /// The oldest kubectl the API server is tested with: Debian's
 /// `kubernetes-client`, unpacked beside the other tools because its
@@ -234,12 +245,46 @@ fn packages(report: &mut Report) -> Result<()> {
     need_root(&format!("installing packages {list}"))?;
     report.installing(&format!("packages {list}"));
     util::run(Command::new("apt-get").args(["update", "-qq"]))?;
+    let _no_services = NoServiceStarts::new()?;
     util::run(
         Command::new("apt-get")
             .env("DEBIAN_FRONTEND", "noninteractive")
             .args(["install", "-y", "-qq", "--no-install-recommends"])
             .args(&missing),
     )
+}
+
+/// Keeps packages from starting their services while they are installed: the
+/// tests run their own containerd and etcd instances, and a system one would
+/// only compete with them for ports and memory (and on a machine without
+/// systemd, a failed start could fail the install). Leaves an existing hook
+/// alone; removes its own on drop.
+struct NoServiceStarts {
+    created: bool,
+}
+
+impl NoServiceStarts {
+    fn new() -> Result<Self> {
+        let path = Path::new(POLICY_RC_D);
+        if path.symlink_metadata().is_ok() {
+            return Ok(Self { created: false });
+        }
+        fs::write(
+            path,
+            "#!/bin/sh\n# Written by `cargo xtask setup` while it installs packages.\nexit 101\n",
+        )
+        .with_context(|| format!("cannot write {POLICY_RC_D}"))?;
+        fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+        Ok(Self { created: true })
+    }
+}
+
+impl Drop for NoServiceStarts {
+    fn drop(&mut self) {
+        if self.created {
+            let _ = fs::remove_file(POLICY_RC_D);
+        }
+    }
 }
 
 fn legacy_kubectl(report: &mut Report) -> Result<()> {

@@ -6,6 +6,11 @@
 //! netprobe udp ADDR COUNT [connected]    send COUNT datagrams, read the replies
 //! netprobe hold ADDR                     one connection; echo stdin lines over it
 //! netprobe rate ADDR SECONDS             connect+close as fast as possible
+//! netprobe http ADDR COUNT [PATH]        COUNT HTTP GETs (new connection each), the
+//!                                        status and body of each
+//! netprobe serve [PORT]                  an HTTP server, the demo image's: `GET /`
+//!                                        answers the hostname (the pod's name),
+//!                                        `/healthz` "ok"; PORT or $PORT, else 8080
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -17,7 +22,7 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 
 fn usage() -> ! {
     eprintln!(
-        "usage: netprobe tcp ADDR COUNT [INTERVAL_MS] | udp ADDR COUNT [connected] | hold ADDR | rate ADDR SECONDS"
+        "usage: netprobe tcp ADDR COUNT [INTERVAL_MS] | udp ADDR COUNT [connected] | hold ADDR | rate ADDR SECONDS | http ADDR COUNT [PATH] | serve [PORT]"
     );
     std::process::exit(2);
 }
@@ -136,6 +141,89 @@ fn rate(addr: SocketAddr, seconds: f64) {
     );
 }
 
+/// One HTTP/1.0 GET on a new connection.
+fn http_once(addr: SocketAddr, path: &str) -> serde_json::Value {
+    let started = Instant::now();
+    let mut stream = match TcpStream::connect_timeout(&addr, TIMEOUT) {
+        Ok(s) => s,
+        Err(e) => return err_json(&e, started),
+    };
+    let peer = stream
+        .peer_addr()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    stream.set_read_timeout(Some(TIMEOUT)).ok();
+    let mut text = String::new();
+    let sent = write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    if let Err(e) = sent.and_then(|_| stream.read_to_string(&mut text)) {
+        return err_json(&e, started);
+    }
+    let status: u16 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    json!({ "ok": status == 200, "status": status, "backend": body.trim(), "peer": peer })
+}
+
+extern "C" fn exit_now(_: libc::c_int) {
+    // SAFETY: _exit is async-signal-safe.
+    unsafe { libc::_exit(0) };
+}
+
+/// The demo server. It keeps no state, so SIGTERM ends it at once; as PID 1
+/// of a container it would otherwise ignore the signal.
+fn serve(port: u16) -> anyhow::Result<()> {
+    // SAFETY: the handler only calls _exit.
+    unsafe {
+        libc::signal(libc::SIGTERM, exit_now as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, exit_now as *const () as libc::sighandler_t);
+    }
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")?
+        .trim()
+        .to_owned();
+    // [::] takes IPv4 too; a namespace without IPv6 still has 0.0.0.0.
+    let listener = std::net::TcpListener::bind(("::", port))
+        .or_else(|_| std::net::TcpListener::bind(("0.0.0.0", port)))?;
+    println!("netprobe serving {hostname} on port {port}");
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let hostname = hostname.clone();
+        std::thread::spawn(move || answer(stream, &hostname));
+    }
+    Ok(())
+}
+
+fn answer(mut stream: TcpStream, hostname: &str) {
+    stream.set_read_timeout(Some(TIMEOUT)).ok();
+    let mut reader = BufReader::new(match stream.try_clone() {
+        Ok(s) => s,
+        Err(_) => return,
+    });
+    let mut request = String::new();
+    if reader.read_line(&mut request).is_err() {
+        return;
+    }
+    // The headers are read and ignored.
+    let mut header = String::new();
+    while reader.read_line(&mut header).is_ok_and(|n| n > 0) && !header.trim().is_empty() {
+        header.clear();
+    }
+    let mut parts = request.split_whitespace();
+    let (status, body) = match (parts.next(), parts.next()) {
+        (Some("GET"), Some("/")) => ("200 OK", format!("{hostname}\n")),
+        (Some("GET"), Some("/healthz")) => ("200 OK", "ok\n".to_owned()),
+        (Some("GET"), _) => ("404 Not Found", "not found\n".to_owned()),
+        _ => ("405 Method Not Allowed", "only GET\n".to_owned()),
+    };
+    let _ = write!(
+        stream,
+        "HTTP/1.0 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let addr = |i: usize| -> SocketAddr {
@@ -180,6 +268,25 @@ fn main() {
                 .and_then(|s| s.parse().ok())
                 .unwrap_or_else(|| usage()),
         ),
+        Some("http") => {
+            let (to, count) = (addr(1), num(2).unwrap_or_else(|| usage()));
+            let path = args.get(3).map_or("/", String::as_str);
+            for _ in 0..count {
+                println!("{}", http_once(to, path));
+            }
+        }
+        Some("serve") => {
+            let port = args
+                .get(1)
+                .cloned()
+                .or_else(|| std::env::var("PORT").ok())
+                .map_or(Ok(8080), |p| p.parse::<u16>())
+                .unwrap_or_else(|_| usage());
+            if let Err(e) = serve(port) {
+                eprintln!("netprobe serve: {e}");
+                std::process::exit(1);
+            }
+        }
         _ => usage(),
     }
 }
