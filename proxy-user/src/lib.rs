@@ -8,6 +8,7 @@ pub mod dbg;
 pub mod desired;
 pub mod http;
 pub mod maps;
+pub mod net;
 pub mod netlink;
 pub mod source;
 pub mod writer;

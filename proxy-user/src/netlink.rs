@@ -17,9 +17,11 @@ use rtnetlink::packet_route::{
 };
 use rtnetlink::{Handle, LinkUnspec, LinkVeth, LinkVxlan, RouteMessageBuilder};
 
-/// Marks the routes skiff adds (`ip route show proto 0xc5`), so that what
-/// it added can be told from everything else and removed.
-pub const ROUTE_PROTOCOL: u8 = 0xc5;
+/// Mark the routes skiff adds (`ip route show proto 197`), so that each
+/// part removes only its own: the plugin's pod routes, the agent's routes to
+/// other nodes' pod CIDRs (kernel mode).
+pub const POD_ROUTE_PROTOCOL: u8 = 197;
+pub const NODE_ROUTE_PROTOCOL: u8 = 198;
 
 pub struct Netlink {
     handle: Handle,
@@ -39,7 +41,18 @@ fn is_errno(e: &rtnetlink::Error, n: i32) -> bool {
 
 pub struct Link {
     pub index: u32,
+    pub name: String,
     pub mac: Option<[u8; 6]>,
+    pub mtu: Option<u32>,
+}
+
+/// A route of the main table, as the agent compares them.
+pub struct KernelRoute {
+    pub dst: Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Option<Ipv4Addr>,
+    /// What deletes it.
+    pub message: RouteMessage,
 }
 
 fn link_of(msg: &LinkMessage) -> Link {
@@ -51,9 +64,23 @@ fn link_of(msg: &LinkMessage) -> Link {
         }
         _ => None,
     });
+    let name = msg
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::IfName(n) => Some(n.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let mtu = msg.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Mtu(m) => Some(*m),
+        _ => None,
+    });
     Link {
         index: msg.header.index,
+        name,
         mac,
+        mtu,
     }
 }
 
@@ -205,19 +232,20 @@ impl Netlink {
         Ok(out)
     }
 
-    /// A link-scoped route to `dst/prefix` out of `index`, marked as ours;
-    /// one already there is replaced.
+    /// A link-scoped route to `dst/prefix` out of `index`, marked with
+    /// `protocol`; one already there is replaced.
     pub async fn add_link_route(
         &self,
         dst: Ipv4Addr,
         prefix: u8,
         index: u32,
+        protocol: u8,
     ) -> anyhow::Result<()> {
         let msg = RouteMessageBuilder::<Ipv4Addr>::new()
             .destination_prefix(dst, prefix)
             .output_interface(index)
             .scope(RouteScope::Link)
-            .protocol(RouteProtocol::Other(ROUTE_PROTOCOL))
+            .protocol(RouteProtocol::Other(protocol))
             .build();
         self.handle
             .route()
@@ -228,17 +256,19 @@ impl Netlink {
             .with_context(|| format!("adding route {dst}/{prefix} dev {index}"))
     }
 
-    /// `dst/prefix via gw`, marked as ours; one already there is replaced.
+    /// `dst/prefix via gw`, marked with `protocol`; one already there is
+    /// replaced.
     pub async fn add_gateway_route(
         &self,
         dst: Ipv4Addr,
         prefix: u8,
         gw: Ipv4Addr,
+        protocol: u8,
     ) -> anyhow::Result<()> {
         let msg = RouteMessageBuilder::<Ipv4Addr>::new()
             .destination_prefix(dst, prefix)
             .gateway(gw)
-            .protocol(RouteProtocol::Other(ROUTE_PROTOCOL))
+            .protocol(RouteProtocol::Other(protocol))
             .build();
         self.handle
             .route()
@@ -251,7 +281,7 @@ impl Netlink {
 
     /// The pod's routes: its gateway on the link, then the default through it.
     pub async fn add_pod_routes(&self, index: u32, gw: Ipv4Addr) -> anyhow::Result<()> {
-        self.add_link_route(gw, 32, index).await?;
+        self.add_link_route(gw, 32, index, POD_ROUTE_PROTOCOL).await?;
         let msg = RouteMessageBuilder::<Ipv4Addr>::new()
             .gateway(gw)
             .output_interface(index)
@@ -282,9 +312,9 @@ impl Netlink {
             .with_context(|| format!("adding neighbour {ip}"))
     }
 
-    /// The IPv4 routes in the main table marked as ours: (destination,
-    /// prefix, the message to delete it with).
-    pub async fn our_routes(&self) -> anyhow::Result<Vec<(Ipv4Addr, u8, RouteMessage)>> {
+    /// The IPv4 routes of the main table marked with `protocol`.
+    pub async fn routes_of(&self, protocol: u8) -> anyhow::Result<Vec<KernelRoute>> {
+        use rtnetlink::packet_route::route::RouteAddress;
         let mut stream = self
             .handle
             .route()
@@ -292,17 +322,24 @@ impl Netlink {
             .execute();
         let mut out = Vec::new();
         while let Some(msg) = stream.try_next().await.context("listing routes")? {
-            if msg.header.protocol != RouteProtocol::Other(ROUTE_PROTOCOL) {
+            if msg.header.protocol != RouteProtocol::Other(protocol) {
                 continue;
             }
-            let dst = msg.attributes.iter().find_map(|a| match a {
-                RouteAttribute::Destination(
-                    rtnetlink::packet_route::route::RouteAddress::Inet(d),
-                ) => Some(*d),
-                _ => None,
-            });
+            let addr = |want_dst: bool| {
+                msg.attributes.iter().find_map(|a| match (a, want_dst) {
+                    (RouteAttribute::Destination(RouteAddress::Inet(d)), true)
+                    | (RouteAttribute::Gateway(RouteAddress::Inet(d)), false) => Some(*d),
+                    _ => None,
+                })
+            };
+            let (dst, gateway) = (addr(true), addr(false));
             if let Some(dst) = dst {
-                out.push((dst, msg.header.destination_prefix_length, msg));
+                out.push(KernelRoute {
+                    dst,
+                    prefix: msg.header.destination_prefix_length,
+                    gateway,
+                    message: msg,
+                });
             }
         }
         Ok(out)

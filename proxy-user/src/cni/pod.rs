@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use anyhow::{Context as _, bail};
 
-use crate::netlink::Netlink;
+use crate::netlink::{Netlink, POD_ROUTE_PROTOCOL};
 
 /// The pods' gateway: link-local, the same in every pod, never on the wire
 /// as an address (the host-side veth answers for it).
@@ -53,7 +53,8 @@ pub async fn wire(
     pod.add_permanent_neighbour(p.index, GATEWAY, &host_mac)
         .await?;
     pod.add_pod_routes(p.index, GATEWAY).await?;
-    host.add_link_route(ip, 32, h.index).await?;
+    host.add_link_route(ip, 32, h.index, POD_ROUTE_PROTOCOL)
+        .await?;
     Ok(Wired {
         host_if: host_if.to_owned(),
         host_index: h.index,

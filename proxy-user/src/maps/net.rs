@@ -167,6 +167,27 @@ impl NetMaps {
         }
     }
 
+    pub fn put_route(&mut self, cidr: IpNetwork, node: IpAddr) -> anyhow::Result<()> {
+        self.routes
+            .insert(
+                &route_key(cidr),
+                RouteValue {
+                    node: addr_from_ip(node),
+                },
+                0,
+            )
+            .with_context(|| format!("writing the route to {cidr}"))
+    }
+
+    pub fn remove_route(&mut self, cidr: IpNetwork) -> anyhow::Result<()> {
+        match self.routes.remove(&route_key(cidr)) {
+            Err(e) if !is_not_found(&e) => {
+                Err(e).with_context(|| format!("removing the route to {cidr}"))
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub fn endpoint(&self, ip: Ipv4Addr) -> anyhow::Result<Option<Endpoint>> {
         match self.endpoints.get(&addr_from_ip(IpAddr::V4(ip)), 0) {
             Ok(ep) => Ok(Some(ep)),
