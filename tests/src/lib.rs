@@ -11,6 +11,7 @@ pub mod flags;
 pub mod lab;
 pub mod manifests;
 pub mod netns;
+pub mod podnet;
 pub mod probe;
 pub mod server;
 

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use aya::programs::{
-    LinkOrder, SchedClassifier, TcAttachType,
+    LinkOrder, ProgramError, SchedClassifier, TcAttachType,
     links::{FdLink, LinkError, PinnedLink},
-    tc::{SchedClassifierLink, TcAttachOptions},
+    tc::{SchedClassifierLink, SchedClassifierLinkId, TcAttachOptions},
 };
 
 /// Puts `prog` on `ifname`'s ingress through the link pinned at `pin`:
@@ -20,16 +20,22 @@ pub fn attach_ingress(prog: &mut SchedClassifier, ifname: &str, pin: &Path) -> a
             let link: SchedClassifierLink = FdLink::from(old)
                 .try_into()
                 .with_context(|| format!("{} is not a tcx link", pin.display()))?;
-            prog.attach_to_link(link)
-                .with_context(|| format!("updating link {} ({ifname})", pin.display()))?
+            match prog.attach_to_link(link) {
+                Ok(id) => id,
+                // The interface it was on is gone (a veth made anew under the
+                // same name): the link is dead, make a new one.
+                Err(ProgramError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOLINK) => {
+                    detach(pin)?;
+                    attach_new(prog, ifname)?
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("updating link {} ({ifname})", pin.display()));
+                }
+            }
         }
-        Err(LinkError::SyscallError(e)) if e.io_error.kind() == io::ErrorKind::NotFound => prog
-            .attach_with_options(
-                ifname,
-                TcAttachType::Ingress,
-                TcAttachOptions::TcxOrder(LinkOrder::default()),
-            )
-            .with_context(|| format!("attaching to {ifname} ingress"))?,
+        Err(LinkError::SyscallError(e)) if e.io_error.kind() == io::ErrorKind::NotFound => {
+            attach_new(prog, ifname)?
+        }
         Err(e) => return Err(e).with_context(|| format!("opening link {}", pin.display())),
     };
     let link: FdLink = prog.take_link(id)?.try_into()?;
@@ -41,6 +47,15 @@ pub fn attach_ingress(prog: &mut SchedClassifier, ifname: &str, pin: &Path) -> a
             .with_context(|| format!("pinning link {}", pin.display()))?;
     }
     Ok(())
+}
+
+fn attach_new(prog: &mut SchedClassifier, ifname: &str) -> anyhow::Result<SchedClassifierLinkId> {
+    prog.attach_with_options(
+        ifname,
+        TcAttachType::Ingress,
+        TcAttachOptions::TcxOrder(LinkOrder::default()),
+    )
+    .with_context(|| format!("attaching to {ifname} ingress"))
 }
 
 /// Removes a pinned link: the program leaves its interface (if the interface
