@@ -281,7 +281,8 @@ impl Netlink {
 
     /// The pod's routes: its gateway on the link, then the default through it.
     pub async fn add_pod_routes(&self, index: u32, gw: Ipv4Addr) -> anyhow::Result<()> {
-        self.add_link_route(gw, 32, index, POD_ROUTE_PROTOCOL).await?;
+        self.add_link_route(gw, 32, index, POD_ROUTE_PROTOCOL)
+            .await?;
         let msg = RouteMessageBuilder::<Ipv4Addr>::new()
             .gateway(gw)
             .output_interface(index)

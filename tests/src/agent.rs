@@ -122,7 +122,10 @@ impl Agent {
                     self.log_tail()
                 );
             }
-            if matches!(self.http_get(self.cfg.healthz_port, "/healthz"), Some((200, _))) {
+            if matches!(
+                self.http_get(self.cfg.healthz_port, "/healthz"),
+                Some((200, _))
+            ) {
                 return;
             }
             assert!(

@@ -166,7 +166,10 @@ impl NetNode {
                 Instant::now() < deadline,
                 "the agent wrote no {} in 20 s:\n{}",
                 path.display(),
-                self.agent.as_ref().map(|a| a.log_tail()).unwrap_or_default()
+                self.agent
+                    .as_ref()
+                    .map(|a| a.log_tail())
+                    .unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(20));
         }

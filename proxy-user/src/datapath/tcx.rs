@@ -24,12 +24,15 @@ pub fn attach_ingress(prog: &mut SchedClassifier, ifname: &str, pin: &Path) -> a
                 Ok(id) => id,
                 // The interface it was on is gone (a veth made anew under the
                 // same name): the link is dead, make a new one.
-                Err(ProgramError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOLINK) => {
+                Err(ProgramError::SyscallError(e))
+                    if e.io_error.raw_os_error() == Some(libc::ENOLINK) =>
+                {
                     detach(pin)?;
                     attach_new(prog, ifname)?
                 }
                 Err(e) => {
-                    return Err(e).with_context(|| format!("updating link {} ({ifname})", pin.display()));
+                    return Err(e)
+                        .with_context(|| format!("updating link {} ({ifname})", pin.display()));
                 }
             }
         }

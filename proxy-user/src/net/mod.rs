@@ -93,7 +93,10 @@ async fn run(mut net: Net, mut nodes: NodeReceiver) {
                 Ok(()) => backoff = None,
                 Err(e) => {
                     let wait = backoff.map_or(RETRY_FIRST, |b| (b * 2).min(RETRY_MAX));
-                    error!("pod routing failed, retrying in {} s: {e:#}", wait.as_secs());
+                    error!(
+                        "pod routing failed, retrying in {} s: {e:#}",
+                        wait.as_secs()
+                    );
                     backoff = Some(wait);
                 }
             }
@@ -183,7 +186,9 @@ impl Net {
             }
             Routing::Kernel => {
                 if !devices::forwarding("all") {
-                    warn!("IPv4 forwarding is off: the kernel will not route pods (sysctl net.ipv4.ip_forward=1)");
+                    warn!(
+                        "IPv4 forwarding is off: the kernel will not route pods (sysctl net.ipv4.ip_forward=1)"
+                    );
                 }
                 (ROUTING_KERNEL, 0, uplink.mtu)
             }

@@ -25,11 +25,15 @@ pub struct Plan {
 }
 
 fn first_v4_cidr(n: &NodeNet) -> Option<Ipv4Network> {
-    n.pod_cidrs.iter().find_map(|c| c.parse::<Ipv4Network>().ok())
+    n.pod_cidrs
+        .iter()
+        .find_map(|c| c.parse::<Ipv4Network>().ok())
 }
 
 fn first_v4_ip(n: &NodeNet) -> Option<Ipv4Addr> {
-    n.internal_ips.iter().find_map(|a| a.parse::<Ipv4Addr>().ok())
+    n.internal_ips
+        .iter()
+        .find_map(|a| a.parse::<Ipv4Addr>().ok())
 }
 
 pub fn plan(nodes: &[NodeNet], me: &str) -> Plan {
@@ -56,8 +60,10 @@ pub fn plan(nodes: &[NodeNet], me: &str) -> Plan {
             .is_some_and(|o| o.pod_cidr.overlaps(cidr) || o.address == ip)
             || plan.remote.keys().any(|c| c.overlaps(cidr));
         if clash {
-            plan.skipped
-                .push((n.name.clone(), "pod CIDR or address overlaps another node's"));
+            plan.skipped.push((
+                n.name.clone(),
+                "pod CIDR or address overlaps another node's",
+            ));
             continue;
         }
         plan.remote.insert(cidr, ip);
@@ -81,7 +87,11 @@ mod tests {
     fn own_and_remote_routes() {
         let nodes = [
             node("a", &["10.244.0.0/24"], &["192.168.1.1"]),
-            node("b", &["fd00::/64", "10.244.1.0/24"], &["fd01::2", "192.168.1.2"]),
+            node(
+                "b",
+                &["fd00::/64", "10.244.1.0/24"],
+                &["fd01::2", "192.168.1.2"],
+            ),
             node("c", &[], &["192.168.1.3"]),
             node("d", &["10.244.0.128/25"], &["192.168.1.4"]),
         ];

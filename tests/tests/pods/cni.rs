@@ -21,7 +21,10 @@ fn add_gives_the_pod_an_address_routes_and_a_reachable_interface() {
     assert_eq!(conflist["cniVersion"], "1.0.0");
     assert_eq!(conflist["plugins"][0]["type"], "skiff-cni");
     assert_eq!(conflist["plugins"][0]["podCIDR"], n.pod_cidr.as_str());
-    assert_eq!(conflist["plugins"][0]["mtu"], 1450, "vxlan mode leaves room for the header");
+    assert_eq!(
+        conflist["plugins"][0]["mtu"], 1450,
+        "vxlan mode leaves room for the header"
+    );
 
     let pod = n.add_pod("web");
     let r = &pod.result;
@@ -30,7 +33,10 @@ fn add_gives_the_pod_an_address_routes_and_a_reachable_interface() {
     assert_eq!(r["ips"][0]["interface"], 1);
     assert_eq!(r["interfaces"][1]["name"], "eth0");
     assert_eq!(r["interfaces"][1]["sandbox"], pod.ns.path().as_str());
-    assert_eq!(r["routes"], json!([{"dst": "0.0.0.0/0", "gw": "169.254.1.1"}]));
+    assert_eq!(
+        r["routes"],
+        json!([{"dst": "0.0.0.0/0", "gw": "169.254.1.1"}])
+    );
     assert!(pod.ip.to_string().starts_with("10.246.1."), "{}", pod.ip);
     let host_if = r["interfaces"][0]["name"].as_str().unwrap();
 
@@ -39,7 +45,10 @@ fn add_gives_the_pod_an_address_routes_and_a_reachable_interface() {
     let link = pod.ns.ip(&["-o", "link", "show", "eth0"]);
     assert!(link.contains("mtu 1450"), "{link}");
     let routes = pod.ns.ip(&["-4", "route"]);
-    assert!(routes.contains("default via 169.254.1.1 dev eth0"), "{routes}");
+    assert!(
+        routes.contains("default via 169.254.1.1 dev eth0"),
+        "{routes}"
+    );
     assert!(routes.contains("169.254.1.1 dev eth0"), "{routes}");
     let node_routes = n.ip(&["-4", "route"]);
     assert!(
@@ -64,12 +73,17 @@ fn add_gives_the_pod_an_address_routes_and_a_reachable_interface() {
     .unwrap();
     assert_eq!(from_node.as_deref(), Ok("web"));
 
-    n.invoke("CHECK", &pod.container, Some(&pod.ns.path())).run().ok();
+    n.invoke("CHECK", &pod.container, Some(&pod.ns.path()))
+        .run()
+        .ok();
 
     let out = n.dbg(&["endpoints"]);
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
-    assert!(table.contains(&pod.ip.to_string()) && table.contains(host_if), "{table}");
+    assert!(
+        table.contains(&pod.ip.to_string()) && table.contains(host_if),
+        "{table}"
+    );
 }
 
 fn greet(ip: Ipv4Addr) -> Result<String, String> {
@@ -221,7 +235,13 @@ fn version_check_and_errors_answer_as_the_spec_says() {
     early.stdin = conf.to_string();
     let run = early.run();
     assert_eq!(run.error_code(), 11);
-    assert!(run.json()["msg"].as_str().unwrap().contains("agent is not running"), "{run:?}");
+    assert!(
+        run.json()["msg"]
+            .as_str()
+            .unwrap()
+            .contains("agent is not running"),
+        "{run:?}"
+    );
     // Nothing was allocated for the failed ADDs.
     let taken = std::fs::read_dir(n.state_dir().join("skiff"))
         .map(|d| {

@@ -64,7 +64,10 @@ fn pods_on_two_nodes_talk_in_vxlan_mode_with_forwarding_off() {
     for n in [n1, n2] {
         n.sysctl("net/ipv4/ip_forward", "0");
         let dev = n.ip(&["-d", "link", "show", "skiff_vxlan"]);
-        assert!(dev.contains("external") && dev.contains("dstport 8472"), "{dev}");
+        assert!(
+            dev.contains("external") && dev.contains("dstport 8472"),
+            "{dev}"
+        );
     }
     let a = n1.add_pod("a");
     let a2 = n1.add_pod("a2");
@@ -132,7 +135,11 @@ fn pods_keep_talking_across_an_agent_restart_and_cleanup_removes_it_all() {
     assert_ne!(prog_before, prog_after, "a new program is pinned");
     let host_if = a.result["interfaces"][0]["name"].as_str().unwrap();
     let attached = tcx_prog_ids(n1, host_if);
-    assert_eq!(attached, vec![prog_after], "the pod's link runs the new program");
+    assert_eq!(
+        attached,
+        vec![prog_after],
+        "the pod's link runs the new program"
+    );
     let local = n1.counters()["vxlan"];
     assert_eq!(a.greet(b.ip).as_deref(), Ok("b"));
     assert!(n1.counters()["vxlan"] > local);
@@ -149,11 +156,18 @@ fn pods_keep_talking_across_an_agent_restart_and_cleanup_removes_it_all() {
         .args(&n1.agent_cfg.extra_args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!n1.conf_dir().join("10-skiff.conflist").exists());
     assert!(!n1.pin_dir().exists());
     assert!(!n1.ip(&["link"]).contains("skiff_vxlan"));
-    assert!(tcx_prog_ids(n1, host_if).is_empty(), "from_pod left the veth");
+    assert!(
+        tcx_prog_ids(n1, host_if).is_empty(),
+        "from_pod left the veth"
+    );
 }
 
 fn prog_id(n: &NetNode, name: &str) -> u32 {
