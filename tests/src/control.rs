@@ -11,6 +11,8 @@ pub struct ControlPlane {
     child: Child,
     pub dir: tempfile::TempDir,
     port: u16,
+    /// The network namespace it runs in (and kubectl with it), if not ours.
+    netns: Option<String>,
 }
 
 impl ControlPlane {
@@ -20,13 +22,25 @@ impl ControlPlane {
 
     /// With extra flags for skiff-control.
     pub fn start_with(extra: &[&str]) -> Self {
+        Self::start_in(None, extra)
+    }
+
+    /// In the network namespace at `netns` (a node's), where only that
+    /// node's processes reach its loopback port.
+    pub fn start_in(netns: Option<&str>, extra: &[&str]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("skiff-control-")
             .tempdir()
             .unwrap();
         let port = free_port();
-        let child = spawn(&dir, port, extra);
-        let cp = Self { child, dir, port };
+        let netns = netns.map(str::to_owned);
+        let child = spawn(&dir, port, extra, netns.as_deref());
+        let cp = Self {
+            child,
+            dir,
+            port,
+            netns,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !cp.kubeconfig().exists() {
             assert!(
@@ -47,7 +61,7 @@ impl ControlPlane {
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let _ = self.child.wait();
-        self.child = spawn(&self.dir, self.port, extra);
+        self.child = spawn(&self.dir, self.port, extra, self.netns.as_deref());
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(
@@ -87,8 +101,11 @@ impl ControlPlane {
             kubectl.exists(),
             "kubectl is expected at /usr/bin/kubectl (the machine image ships it)"
         );
-        Command::new(kubectl)
-            .arg("--kubeconfig")
+        let mut cmd = Command::new(kubectl);
+        if let Some(ns) = &self.netns {
+            crate::netns::enter_before_exec(&mut cmd, ns);
+        }
+        cmd.arg("--kubeconfig")
             .arg(self.kubeconfig())
             .args(args)
             .output()
@@ -109,14 +126,17 @@ impl ControlPlane {
     }
 }
 
-fn spawn(dir: &tempfile::TempDir, port: u16, extra: &[&str]) -> Child {
+fn spawn(dir: &tempfile::TempDir, port: u16, extra: &[&str], netns: Option<&str>) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.path().join("server.log"))
         .unwrap();
-    Command::new(crate::bin("skiff-control"))
-        .arg("--data-dir")
+    let mut cmd = Command::new(crate::bin("skiff-control"));
+    if let Some(ns) = netns {
+        crate::netns::enter_before_exec(&mut cmd, ns);
+    }
+    cmd.arg("--data-dir")
         .arg(dir.path())
         .args(["--bind", &format!("127.0.0.1:{port}")])
         .args(extra)

@@ -381,8 +381,15 @@ impl Cluster {
 
     /// Every node's Node object, in every agent's manifest directory.
     pub fn write_node_manifests(&self) {
-        let objects: Vec<Value> = self
-            .nodes
+        let objects = self.node_objects();
+        for n in &self.nodes {
+            write_manifest(&n.agent_cfg.manifests, "nodes.yaml", &objects);
+        }
+    }
+
+    /// The Node objects: pod CIDR in the spec, InternalIP in the status.
+    pub fn node_objects(&self) -> Vec<Value> {
+        self.nodes
             .iter()
             .map(|n| {
                 json!({
@@ -396,10 +403,7 @@ impl Cluster {
                     ]},
                 })
             })
-            .collect();
-        for n in &self.nodes {
-            write_manifest(&n.agent_cfg.manifests, "nodes.yaml", &objects);
-        }
+            .collect()
     }
 
     pub fn start_agents(&mut self) {

@@ -70,9 +70,14 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 pub fn spawn(
     s: Settings,
     layout: Layout,
-    maps: NetMaps,
+    mut maps: NetMaps,
     nodes: NodeReceiver,
 ) -> anyhow::Result<()> {
+    match prune_endpoints(&mut maps, &s.state_dir) {
+        Ok(0) => {}
+        Ok(n) => info!(removed = n, "endpoints of pods gone without a DEL removed"),
+        Err(e) => warn!("cannot check the endpoints against the pods: {e:#}"),
+    }
     let net = Net {
         s,
         layout,
@@ -216,6 +221,29 @@ impl Net {
         let pin = self.layout.node_links_dir().join(&dev.name);
         tcx::attach_ingress(prog, &dev.name, &pin)
     }
+}
+
+/// An endpoint is kept while its address is allocated and its ifindex is
+/// still the veth the plugin made for that allocation: otherwise (a pod
+/// removed without a DEL) it would redirect to whatever interface takes
+/// that index next.
+fn prune_endpoints(maps: &mut NetMaps, state_dir: &std::path::Path) -> anyhow::Result<usize> {
+    let allocations = crate::cni::ipam::Ipam::lock(state_dir, conflist::NETWORK)?.allocations()?;
+    let mut removed = 0;
+    for ep in maps.endpoint_views()? {
+        let std::net::IpAddr::V4(ip) = ep.ip else {
+            continue;
+        };
+        let expected = allocations
+            .iter()
+            .find(|(a, _)| *a == ip)
+            .map(|(_, o)| crate::cni::env::host_veth_name(&o.container_id, &o.ifname));
+        if expected.is_none() || expected != ep.interface {
+            maps.remove_endpoint(ip)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// `--cleanup`: the CNI config, the VXLAN device and the agent's kernel

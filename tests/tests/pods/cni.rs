@@ -284,3 +284,39 @@ fn loopback_brings_lo_up() {
     let lo = ns.ip(&["-o", "link", "show", "lo"]);
     assert!(lo.contains("UP"), "{lo}");
 }
+
+#[test]
+fn a_restarted_agent_drops_endpoints_of_pods_gone_without_a_del() {
+    let mut c = node();
+    let kept = c.nodes[0].add_pod("kept");
+    let gone = c.nodes[0].add_pod("gone");
+    // The pod's veth vanishes and no DEL comes (a crashed runtime).
+    let host_if = gone.result["interfaces"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.nodes[0].ip(&["link", "del", &host_if]);
+
+    let n = &mut c.nodes[0];
+    drop(n.agent.take());
+    n.start_agent();
+    n.conflist();
+    let eps = n.dbg(&["endpoints", "-o", "json"]);
+    let eps: serde_json::Value = serde_json::from_slice(&eps.stdout).unwrap();
+    let ips: Vec<&str> = eps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["ip"].as_str().unwrap())
+        .collect();
+    assert_eq!(ips, [kept.ip.to_string()], "{eps}");
+    assert!(
+        !n.pin_dir().join("pods").join(&host_if).exists(),
+        "the dead link's pin is gone"
+    );
+    assert_eq!(
+        gone.greet(kept.ip).ok(),
+        None,
+        "the gone pod has no way out"
+    );
+}

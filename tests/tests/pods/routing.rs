@@ -193,3 +193,49 @@ fn tcx_prog_ids(n: &NetNode, ifname: &str) -> Vec<u32> {
     .join()
     .unwrap()
 }
+
+#[test]
+fn nodes_from_the_api_server_route_pods_and_a_deleted_node_loses_its_route() {
+    let mut c = Cluster::new(2, "vxlan");
+    // The API server on node 1, where node 1's agent watches it.
+    let cp = skiff_e2e::control::ControlPlane::start_in(Some(&c.nodes[0].ns.path()), &[]);
+    for node in c.node_objects() {
+        let status = serde_json::json!({"status": node["status"]}).to_string();
+        let name = node["metadata"]["name"].as_str().unwrap().to_owned();
+        let file = c.nodes[0].dir.path().join(format!("{name}.json"));
+        std::fs::write(&file, node.to_string()).unwrap();
+        cp.kubectl_ok(&["create", "-f", file.to_str().unwrap()]);
+        cp.kubectl_ok(&[
+            "patch",
+            "node",
+            &name,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &status,
+        ]);
+    }
+    c.nodes[0].agent_cfg.kubeconfig = Some(cp.kubeconfig());
+    c.start_agents();
+    let (n1, n2) = (&c.nodes[0], &c.nodes[1]);
+    let a = n1.add_pod("a");
+    let b = n2.add_pod("b");
+    assert_eq!(a.greet(b.ip).as_deref(), Ok("b"));
+    assert_eq!(b.greet(a.ip).as_deref(), Ok("a"));
+
+    cp.kubectl_ok(&["delete", "node", &n2.name]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let out = n1.dbg(&["routes", "-o", "json"]);
+        let routes: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if routes == serde_json::json!([]) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node 1 still routes to the deleted node: {routes}\n{}",
+            n1.agent.as_ref().unwrap().log_tail()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
