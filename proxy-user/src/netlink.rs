@@ -51,6 +51,7 @@ pub struct KernelRoute {
     pub dst: Ipv4Addr,
     pub prefix: u8,
     pub gateway: Option<Ipv4Addr>,
+    pub oif: Option<u32>,
     /// What deletes it.
     pub message: RouteMessage,
 }
@@ -279,6 +280,39 @@ impl Netlink {
             .with_context(|| format!("adding route {dst}/{prefix} via {gw}"))
     }
 
+    /// `dst/prefix via gw dev <vxlan> onlink encap ip id <vni> dst gw`,
+    /// marked with `protocol`: the kernel's own packets to those addresses
+    /// go through the external-mode VXLAN device to `gw`.
+    pub async fn add_vxlan_route(
+        &self,
+        dst: Ipv4Addr,
+        prefix: u8,
+        gw: Ipv4Addr,
+        vxlan: u32,
+        vni: u32,
+        protocol: u8,
+    ) -> anyhow::Result<()> {
+        use rtnetlink::packet_route::route::RouteIpTunnel;
+        let msg = RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(dst, prefix)
+            .gateway(gw)
+            .output_interface(vxlan)
+            .onlink()
+            .encap_ip(vec![
+                RouteIpTunnel::Id(u64::from(vni)),
+                RouteIpTunnel::Destination(gw),
+            ])
+            .protocol(RouteProtocol::Other(protocol))
+            .build();
+        self.handle
+            .route()
+            .add(msg)
+            .replace()
+            .execute()
+            .await
+            .with_context(|| format!("adding route {dst}/{prefix} via {gw} (VXLAN)"))
+    }
+
     /// The pod's routes: its gateway on the link, then the default through it.
     pub async fn add_pod_routes(&self, index: u32, gw: Ipv4Addr) -> anyhow::Result<()> {
         self.add_link_route(gw, 32, index, POD_ROUTE_PROTOCOL)
@@ -334,11 +368,16 @@ impl Netlink {
                 })
             };
             let (dst, gateway) = (addr(true), addr(false));
+            let oif = msg.attributes.iter().find_map(|a| match a {
+                RouteAttribute::Oif(i) => Some(*i),
+                _ => None,
+            });
             if let Some(dst) = dst {
                 out.push(KernelRoute {
                     dst,
                     prefix: msg.header.destination_prefix_length,
                     gateway,
+                    oif,
                     message: msg,
                 });
             }

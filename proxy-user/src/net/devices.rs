@@ -15,6 +15,7 @@ pub struct Device {
     pub index: u32,
     pub name: String,
     pub mtu: u32,
+    pub mac: [u8; 6],
 }
 
 /// The device that holds `address`.
@@ -36,6 +37,7 @@ pub async fn uplink(nl: &Netlink, address: Ipv4Addr) -> anyhow::Result<Device> {
         index,
         name: link.name,
         mtu: link.mtu.unwrap_or(1500),
+        mac: link.mac.unwrap_or_default(),
     })
 }
 
@@ -53,6 +55,7 @@ pub async fn ensure_vxlan(nl: &Netlink, name: &str, port: u16, mtu: u32) -> anyh
         index: link.index,
         name: name.to_owned(),
         mtu: link.mtu.unwrap_or(mtu),
+        mac: link.mac.unwrap_or_default(),
     })
 }
 

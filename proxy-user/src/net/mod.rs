@@ -53,6 +53,7 @@ struct Wired {
     address: Ipv4Addr,
     /// The pods' MTU.
     mtu: u32,
+    vxlan: Option<routes::Vxlan>,
 }
 
 struct Net {
@@ -132,10 +133,12 @@ impl Net {
         if self.wired.as_ref().map(|w| w.address) != Some(own.address) {
             self.wired = Some(self.wire(own.address).await?);
         }
-        let mtu = self.wired.as_ref().expect("wired above").mtu;
+        let (mtu, vxlan) = {
+            let w = self.wired.as_ref().expect("wired above");
+            (w.mtu, w.vxlan)
+        };
         let in_map = routes::sync_map(&mut self.maps, &plan.remote)?;
-        let kernel = self.s.routing == Routing::Kernel;
-        let in_kernel = routes::sync_kernel(&self.nl, kernel.then_some(&plan.remote)).await?;
+        let in_kernel = routes::sync_kernel(&self.nl, Some(&plan.remote), vxlan).await?;
         let text = conflist::render(&conflist::Settings {
             pod_cidr: own.pod_cidr,
             pin_dir: &self.layout.pin_dir,
@@ -169,6 +172,7 @@ impl Net {
         let mut prog = SchedClassifier::from_pin(self.layout.prog_pin(prog_names::FROM_NODE))
             .context("opening the pinned from_node program")?;
         self.attach(&mut prog, &uplink)?;
+        let mut kernel_vxlan = None;
         let (mode, vxlan, mtu) = match self.s.routing {
             Routing::Vxlan => {
                 let mtu = uplink.mtu - devices::VXLAN_OVERHEAD;
@@ -176,6 +180,11 @@ impl Net {
                     devices::ensure_vxlan(&self.nl, &self.s.vxlan_device, self.s.vxlan_port, mtu)
                         .await?;
                 self.attach(&mut prog, &dev)?;
+                kernel_vxlan = Some(routes::Vxlan {
+                    index: dev.index,
+                    vni: self.s.vni,
+                    mac: dev.mac,
+                });
                 (ROUTING_VXLAN, dev.index, mtu)
             }
             Routing::Direct => {
@@ -214,7 +223,11 @@ impl Net {
             mtu,
             "pod routing on"
         );
-        Ok(Wired { address, mtu })
+        Ok(Wired {
+            address,
+            mtu,
+            vxlan: kernel_vxlan,
+        })
     }
 
     fn attach(&self, prog: &mut SchedClassifier, dev: &Device) -> anyhow::Result<()> {
@@ -253,7 +266,7 @@ pub async fn cleanup(cfg: &Config) -> anyhow::Result<()> {
         conflist::remove(dir)?;
     }
     let nl = Netlink::here()?;
-    routes::sync_kernel(&nl, None).await?;
+    routes::sync_kernel(&nl, None, None).await?;
     if nl.del_link(&cfg.vxlan_device).await? {
         info!(device = %cfg.vxlan_device, "VXLAN device removed");
     }

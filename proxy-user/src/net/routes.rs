@@ -44,19 +44,38 @@ pub fn sync_map(
     Ok(c)
 }
 
-/// The kernel's routes `cidr via node`: exactly `want`, or none of the
-/// agent's when `want` is None (other modes, cleanup).
+/// The VXLAN device the kernel's routes go through, in vxlan mode.
+#[derive(Debug, Clone, Copy)]
+pub struct Vxlan {
+    pub index: u32,
+    pub vni: u32,
+    /// The neighbour entry of every node on the device: frames need a
+    /// destination MAC, and the receiving node's `from_node` rewrites it.
+    pub mac: [u8; 6],
+}
+
+/// The kernel's routes to other nodes' pod CIDRs, for the node's own
+/// packets (pods' packets are routed by the programs before the kernel
+/// sees them, except in kernel mode): `cidr via node`, or through the VXLAN
+/// device with the node as the tunnel's remote end. Exactly `want`, or none
+/// of the agent's when `want` is None (cleanup).
 pub async fn sync_kernel(
     nl: &Netlink,
     want: Option<&BTreeMap<Ipv4Network, Ipv4Addr>>,
+    vxlan: Option<Vxlan>,
 ) -> anyhow::Result<Changes> {
     let empty = BTreeMap::new();
     let want = want.unwrap_or(&empty);
     let mut c = Changes::default();
     let have = nl.routes_of(NODE_ROUTE_PROTOCOL).await?;
+    let right_device = |oif: Option<u32>| match vxlan {
+        Some(v) => oif == Some(v.index),
+        None => true,
+    };
     for r in &have {
-        let keep = Ipv4Network::new(r.dst, r.prefix)
-            .is_ok_and(|cidr| r.gateway.is_some() && want.get(&cidr) == r.gateway.as_ref());
+        let keep = Ipv4Network::new(r.dst, r.prefix).is_ok_and(|cidr| {
+            r.gateway.is_some() && want.get(&cidr) == r.gateway.as_ref() && right_device(r.oif)
+        });
         if !keep {
             nl.del_route(r.message.clone()).await?;
             c.removed += 1;
@@ -64,13 +83,35 @@ pub async fn sync_kernel(
     }
     for (cidr, node) in want {
         let present = have.iter().any(|r| {
-            r.dst == cidr.network() && r.prefix == cidr.prefix() && r.gateway == Some(*node)
+            r.dst == cidr.network()
+                && r.prefix == cidr.prefix()
+                && r.gateway == Some(*node)
+                && right_device(r.oif)
         });
-        if !present {
-            nl.add_gateway_route(cidr.network(), cidr.prefix(), *node, NODE_ROUTE_PROTOCOL)
-                .await?;
-            c.added += 1;
+        if let Some(v) = vxlan {
+            nl.add_permanent_neighbour(v.index, *node, &v.mac).await?;
         }
+        if present {
+            continue;
+        }
+        match vxlan {
+            Some(v) => {
+                nl.add_vxlan_route(
+                    cidr.network(),
+                    cidr.prefix(),
+                    *node,
+                    v.index,
+                    v.vni,
+                    NODE_ROUTE_PROTOCOL,
+                )
+                .await?
+            }
+            None => {
+                nl.add_gateway_route(cidr.network(), cidr.prefix(), *node, NODE_ROUTE_PROTOCOL)
+                    .await?
+            }
+        }
+        c.added += 1;
     }
     Ok(c)
 }

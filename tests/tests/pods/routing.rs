@@ -1,7 +1,7 @@
 //! Pods across two nodes, in each routing mode, and the agent's life: a
 //! restart keeps pods talking, --cleanup removes what it added.
 
-use skiff_e2e::podnet::{Cluster, NetNode};
+use skiff_e2e::podnet::{Cluster, NetNode, Pod};
 
 fn cluster(routing: &str) -> Cluster {
     let mut c = Cluster::new(2, routing);
@@ -9,21 +9,37 @@ fn cluster(routing: &str) -> Cluster {
     c
 }
 
-/// No route in the node's kernel leads to the other node's pods: only the
-/// programs can carry them.
-fn assert_no_kernel_route(n: &NetNode, other: &NetNode) {
-    let out = std::process::Command::new("ip")
-        .args(["-n", &n.ns.name, "route", "get"])
-        .arg(other.pod_cidr.replace(".0/24", ".5"))
-        .output()
-        .unwrap();
-    assert!(
-        !out.status.success(),
-        "{} has a kernel route to {}: {}",
-        n.name,
-        other.pod_cidr,
-        String::from_utf8_lossy(&out.stdout)
+/// The kernel forwards nothing a pod sends: forwarding is off on its veth,
+/// so only the programs can carry its packets off the node.
+fn assert_no_forwarding_from(n: &NetNode, pod: &Pod) {
+    let host_if = pod.result["interfaces"][0]["name"].as_str().unwrap();
+    assert_eq!(
+        n.read_sysctl(&format!("net/ipv4/conf/{host_if}/forwarding")),
+        "0",
+        "{}: forwarding on {host_if}",
+        n.name
     );
+}
+
+/// A TCP greeting from the node's own namespace (not a pod).
+fn greet_from_node(n: &NetNode, ip: std::net::Ipv4Addr) -> Result<String, String> {
+    let ns = n.ns.path();
+    std::thread::spawn(move || {
+        skiff_e2e::netns::enter(&ns);
+        use std::io::BufRead as _;
+        let addr = std::net::SocketAddr::from((ip, skiff_e2e::podnet::POD_PORT));
+        let s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3))
+            .map_err(|e| format!("connect {addr}: {e}"))?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(3)))
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(s)
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        Ok(line.trim().to_owned())
+    })
+    .join()
+    .unwrap()
 }
 
 #[test]
@@ -38,8 +54,8 @@ fn pods_on_two_nodes_talk_in_direct_mode() {
     }
     let a = n1.add_pod("a");
     let b = n2.add_pod("b");
-    assert_no_kernel_route(n1, n2);
-    assert_no_kernel_route(n2, n1);
+    assert_no_forwarding_from(n1, &a);
+    assert_no_forwarding_from(n2, &b);
 
     assert_eq!(a.greet(b.ip).as_deref(), Ok("b"));
     assert_eq!(b.greet(a.ip).as_deref(), Ok("a"));
@@ -72,7 +88,13 @@ fn pods_on_two_nodes_talk_in_vxlan_mode_with_forwarding_off() {
     let a = n1.add_pod("a");
     let a2 = n1.add_pod("a2");
     let b = n2.add_pod("b");
-    assert_no_kernel_route(n1, n2);
+    assert_no_forwarding_from(n1, &a);
+    assert_no_forwarding_from(n2, &b);
+    let route = n1.ip(&["-4", "route", "show", &n2.pod_cidr]);
+    assert!(
+        route.contains("encap ip id 1") && route.contains("dev skiff_vxlan"),
+        "the node's own packets take the tunnel: {route}"
+    );
 
     assert_eq!(a.greet(b.ip).as_deref(), Ok("b"));
     assert_eq!(b.greet(a.ip).as_deref(), Ok("a"));
@@ -89,6 +111,29 @@ fn pods_on_two_nodes_talk_in_vxlan_mode_with_forwarding_off() {
         table.contains(&n1.pod_cidr) && table.contains(&n1.address),
         "{table}"
     );
+}
+
+/// The node's own packets (a process on the node, or a service backend
+/// chosen for one) reach other nodes' pods through the agent's kernel
+/// routes; the replies come back through the remote node's forwarding.
+#[test]
+fn the_node_reaches_pods_of_other_nodes_in_direct_and_vxlan_mode() {
+    for routing in ["direct", "vxlan"] {
+        let c = cluster(routing);
+        let (n1, n2) = (&c.nodes[0], &c.nodes[1]);
+        for n in [n1, n2] {
+            n.sysctl("net/ipv4/ip_forward", "1");
+        }
+        let a = n1.add_pod("a");
+        let b = n2.add_pod("b");
+        assert_eq!(greet_from_node(n1, b.ip).as_deref(), Ok("b"), "{routing}");
+        assert_eq!(greet_from_node(n2, a.ip).as_deref(), Ok("a"), "{routing}");
+        assert!(
+            n2.counters()["from_node"] >= 3,
+            "{routing}: {:?}",
+            n2.counters()
+        );
+    }
 }
 
 #[test]
