@@ -320,3 +320,37 @@ fn a_restarted_agent_drops_endpoints_of_pods_gone_without_a_del() {
         "the gone pod has no way out"
     );
 }
+
+#[test]
+fn concurrent_adds_get_distinct_addresses() {
+    let c = node();
+    let n = &c.nodes[0];
+    let pods: Vec<Netns> = (0..8)
+        .map(|i| Netns::create(&format!("sk-{}-c{i}", unique())))
+        .collect();
+    let ips: Vec<String> = std::thread::scope(|s| {
+        let runs: Vec<_> = pods
+            .iter()
+            .enumerate()
+            .map(|(i, ns)| {
+                s.spawn(move || {
+                    let path = ns.path();
+                    let id = format!("concurrent-{i}");
+                    let out = n.invoke("ADD", &id, Some(&path)).run();
+                    out.ok().json()["ips"][0]["address"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let mut distinct = ips.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 8, "{ips:?}");
+    let eps = n.dbg(&["endpoints", "-o", "json"]);
+    let eps: serde_json::Value = serde_json::from_slice(&eps.stdout).unwrap();
+    assert_eq!(eps.as_array().unwrap().len(), 8, "{eps}");
+}
