@@ -14,7 +14,26 @@ pub mod map_names {
     pub const REV_SOCK: &str = "SKIFF_REV_SOCK";
     pub const AFFINITY: &str = "SKIFF_AFFINITY";
     pub const STATS: &str = "SKIFF_STATS";
+    /// The load-balancing maps.
     pub const ALL: [&str; 5] = [SERVICES, BACKENDS, REV_SOCK, AFFINITY, STATS];
+
+    /// Pod routing: local pods, other nodes' pod CIDRs, the routing mode and
+    /// counters.
+    pub const ENDPOINTS: &str = "SKIFF_ENDPOINTS";
+    pub const ROUTES: &str = "SKIFF_ROUTES";
+    pub const NET_CONFIG: &str = "SKIFF_NET_CONFIG";
+    pub const NET_STATS: &str = "SKIFF_NET_STATS";
+    pub const NET: [&str; 4] = [ENDPOINTS, ROUTES, NET_CONFIG, NET_STATS];
+}
+
+/// Names of the tc programs, which the agent also pins by these names under
+/// `<pin dir>/progs/`.
+pub mod prog_names {
+    /// Ingress of each pod's host-side veth (attached by the CNI plugin).
+    pub const FROM_POD: &str = "from_pod";
+    /// Ingress of the node's uplink and of its VXLAN device (attached by the
+    /// agent).
+    pub const FROM_NODE: &str = "from_node";
 }
 
 /// Default capacities. The agent may raise them at load time.
@@ -24,6 +43,10 @@ pub const MAX_REV_SOCK: u32 = 262_144;
 pub const MAX_AFFINITY: u32 = 65_536;
 /// Service ids (`rev_nat_id`) are `1..MAX_SERVICE_IDS`; 0 means "none".
 pub const MAX_SERVICE_IDS: u32 = 65_536;
+
+/// Pods a node can hold, and pod CIDRs of other nodes it can route to.
+pub const MAX_ENDPOINTS: u32 = 65_536;
+pub const MAX_ROUTES: u32 = 16_384;
 
 pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
@@ -164,6 +187,73 @@ pub struct ServiceStats {
     pub affinity_hits: u64,
 }
 
+/// Value of the endpoint map, keyed by the pod's address (`Addr`): how to
+/// hand a packet to a pod of this node without the host's routing.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Endpoint {
+    /// The host-side veth; the pod's interface is its peer.
+    pub ifindex: u32,
+    /// Destination MAC of a delivered frame: the pod's interface.
+    pub pod_mac: [u8; 6],
+    /// Source MAC of a delivered frame: the host-side veth (the pod's
+    /// gateway 169.254.1.1 resolves to it).
+    pub host_mac: [u8; 6],
+}
+
+/// Key of the route map (an LPM trie): prefix length in bits over the
+/// 16-byte address, so an IPv4 /24 is `96 + 24`. Same layout as
+/// `aya_ebpf::maps::lpm_trie::Key<Addr>`.
+#[repr(C, packed)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteKey {
+    pub prefix_len: u32,
+    pub addr: Addr,
+}
+
+/// Value of the route map: the node that holds a pod CIDR.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct RouteValue {
+    /// The node's address (its InternalIP).
+    pub node: Addr,
+}
+
+/// `NetConfig::mode`: the kernel forwards (the programs pass everything).
+pub const ROUTING_KERNEL: u32 = 0;
+/// Remote pods through the uplink, next hop from the kernel's FIB.
+pub const ROUTING_DIRECT: u32 = 1;
+/// Remote pods through the VXLAN device, in external (collect-metadata) mode.
+pub const ROUTING_VXLAN: u32 = 2;
+
+/// The one entry (index 0) of the config map, written by the agent. All zero
+/// (kernel mode) until it has written it: the programs then pass.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct NetConfig {
+    pub mode: u32,
+    /// The device holding the node's address: FIB lookups are made from it.
+    pub uplink_ifindex: u32,
+    pub vxlan_ifindex: u32,
+    pub vni: u32,
+}
+
+/// Indexes of the per-CPU packet counters (`SKIFF_NET_STATS`, `u64` each).
+pub mod net_stat {
+    /// From a pod to a pod of this node, redirected to its veth.
+    pub const LOCAL: u32 = 0;
+    /// To a remote pod through the uplink (direct mode).
+    pub const DIRECT: u32 = 1;
+    /// To a remote pod through the VXLAN device.
+    pub const VXLAN: u32 = 2;
+    /// From the uplink or the VXLAN device to a pod of this node.
+    pub const FROM_NODE: u32 = 3;
+    /// To a remote pod, but the FIB had no usable route: left to the kernel.
+    pub const FIB_MISS: u32 = 4;
+    pub const COUNT: u32 = 5;
+    pub const NAMES: [&str; COUNT as usize] = ["local", "direct", "vxlan", "from_node", "fib_miss"];
+}
+
 #[cfg(feature = "user")]
 mod pod {
     use super::*;
@@ -177,6 +267,9 @@ mod pod {
     unsafe impl aya::Pod for AffinityKey {}
     unsafe impl aya::Pod for AffinityValue {}
     unsafe impl aya::Pod for ServiceStats {}
+    unsafe impl aya::Pod for Endpoint {}
+    unsafe impl aya::Pod for RouteValue {}
+    unsafe impl aya::Pod for NetConfig {}
 }
 
 #[cfg(test)]
@@ -195,6 +288,10 @@ mod tests {
         assert_eq!(size_of::<AffinityKey>(), 16);
         assert_eq!(size_of::<AffinityValue>(), 16);
         assert_eq!(size_of::<ServiceStats>(), 24);
+        assert_eq!(size_of::<Endpoint>(), 16);
+        assert_eq!(size_of::<RouteKey>(), 20);
+        assert_eq!(size_of::<RouteValue>(), 16);
+        assert_eq!(size_of::<NetConfig>(), 16);
     }
 
     #[test]

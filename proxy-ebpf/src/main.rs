@@ -1,4 +1,4 @@
-//! eBPF programs: socket-level Service load balancing.
+//! eBPF programs: socket-level Service load balancing and pod routing.
 //!
 //! Built for `bpfel-unknown-none` by proxy-user's build.rs. On the host only the
 //! library (the map ABI) is meant to be compiled; this binary then says so.
@@ -10,6 +10,8 @@ mod ctx;
 mod lb;
 #[cfg(target_arch = "bpf")]
 mod maps;
+#[cfg(target_arch = "bpf")]
+mod net;
 #[cfg(target_arch = "bpf")]
 mod sock;
 

@@ -4,7 +4,7 @@
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     macros::map,
-    maps::{HashMap, LruHashMap, PerCpuArray},
+    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray},
 };
 use proxy_ebpf::*;
 
@@ -23,3 +23,15 @@ pub static AFFINITY: LruHashMap<AffinityKey, AffinityValue> = LruHashMap::pinned
 
 #[map(name = "SKIFF_STATS")]
 pub static STATS: PerCpuArray<ServiceStats> = PerCpuArray::pinned(MAX_SERVICE_IDS, 0);
+
+#[map(name = "SKIFF_ENDPOINTS")]
+pub static ENDPOINTS: HashMap<Addr, Endpoint> = HashMap::pinned(MAX_ENDPOINTS, BPF_F_NO_PREALLOC);
+
+#[map(name = "SKIFF_ROUTES")]
+pub static ROUTES: LpmTrie<Addr, RouteValue> = LpmTrie::pinned(MAX_ROUTES, BPF_F_NO_PREALLOC);
+
+#[map(name = "SKIFF_NET_CONFIG")]
+pub static NET_CONFIG: Array<NetConfig> = Array::pinned(1, 0);
+
+#[map(name = "SKIFF_NET_STATS")]
+pub static NET_STATS: PerCpuArray<u64> = PerCpuArray::pinned(net_stat::COUNT, 0);

@@ -11,12 +11,17 @@ use crate::config::Config;
 use crate::datapath::{self, Layout};
 use crate::desired::{self, DesiredState, NodeInfo};
 use crate::http::{self, Health, MapLabel, Metrics, Shared};
-use crate::maps::LbMaps;
+use crate::maps::{LbMaps, NetMaps};
+use crate::net;
 use crate::source::{self, Objects, Snapshots};
 use crate::writer::Writer;
 
-/// `--cleanup`: the programs stop and the node's maps go.
-pub fn cleanup(cfg: &Config) -> anyhow::Result<()> {
+/// `--cleanup`: the programs stop and the node's maps go, and with pod
+/// routing on, what the agent added to the node's network.
+pub async fn cleanup(cfg: &Config) -> anyhow::Result<()> {
+    if cfg.cni_conf_dir.is_some() {
+        crate::net::cleanup(cfg).await?;
+    }
     let layout = Layout::new(&cfg.pin_dir());
     if !layout.pin_dir.exists() {
         info!(pin_dir = %layout.pin_dir.display(), "nothing pinned; nothing to clean up");
@@ -58,12 +63,23 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         "maps adopted"
     );
     datapath::attach_all(&mut ebpf, &layout, &cfg.cgroup())?;
+    let nodes = match &cfg.cni_conf_dir {
+        Some(dir) => {
+            datapath::progs::pin_and_update(&mut ebpf, &layout)?;
+            let maps = NetMaps::take(&mut ebpf)?;
+            let (tx, rx) = tokio::sync::watch::channel(None);
+            let settings = net::Settings::new(&cfg, dir.clone());
+            net::spawn(settings, Layout::new(&layout.pin_dir), maps, rx)?;
+            Some(tx)
+        }
+        None => None,
+    };
 
     let snapshots = match &cfg.manifests {
-        Some(dir) => source::spawn_manifests(dir.clone())?,
+        Some(dir) => source::spawn_manifests(dir.clone(), nodes)?,
         None => {
             let client = kube_client(&cfg).await?;
-            source::spawn_kube(client, cfg.min_sync_period).await?
+            source::spawn_kube(client, cfg.min_sync_period, nodes).await?
         }
     };
     sync_loop(snapshots, &mut writer, &node, &shared).await;

@@ -60,6 +60,44 @@ pub struct Config {
     /// Shortest time between two syncs; bursts of changes collapse into one.
     #[arg(long, default_value = "100ms", value_parser = parse_duration)]
     pub min_sync_period: Duration,
+
+    /// Route pods: watch Nodes, route to other nodes' pod CIDRs, and write
+    /// the CNI config (10-skiff.conflist) here once this node has a pod CIDR.
+    /// Without it, the agent balances Services only.
+    #[arg(long)]
+    pub cni_conf_dir: Option<PathBuf>,
+
+    /// Where the CNI plugin keeps its IP allocations.
+    #[arg(long, default_value = "/var/lib/skiff/cni")]
+    pub cni_state_dir: PathBuf,
+
+    /// How pods reach pods of other nodes.
+    #[arg(long, value_enum, default_value = "vxlan")]
+    pub routing: Routing,
+
+    /// The VXLAN device (vxlan routing), made by the agent.
+    #[arg(long, default_value = "skiff_vxlan")]
+    pub vxlan_device: String,
+
+    /// UDP port of the VXLAN device.
+    #[arg(long, default_value_t = 8472)]
+    pub vxlan_port: u16,
+
+    /// VXLAN network identifier.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..16_777_216))]
+    pub vxlan_vni: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Routing {
+    /// Out of the uplink to the other node's address, next hop from the
+    /// kernel's FIB (nodes share a network).
+    Direct,
+    /// Encapsulated in VXLAN to the other node's address (any network).
+    Vxlan,
+    /// The kernel forwards along podCIDR routes the agent installs; the
+    /// programs pass everything (the baseline).
+    Kernel,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -11,7 +11,7 @@ async fn main() {
         )
         .init();
     let result = if cfg.cleanup {
-        agent::cleanup(&cfg)
+        agent::cleanup(&cfg).await
     } else {
         agent::run(cfg).await
     };

@@ -23,6 +23,9 @@ pub struct AgentConfig {
     pub extra_args: Vec<String>,
     /// Watch this API server instead of reading the manifest directory.
     pub kubeconfig: Option<PathBuf>,
+    /// Run in this network namespace (a node of its own); its ports are
+    /// then reached from inside it.
+    pub netns: Option<String>,
 }
 
 pub struct Agent {
@@ -72,6 +75,7 @@ impl AgentConfig {
             log_filter: "info,proxy_ebpf=debug".into(),
             extra_args: Vec::new(),
             kubeconfig: None,
+            netns: None,
         }
     }
 }
@@ -85,7 +89,11 @@ impl Agent {
             .append(true)
             .open(&cfg.log)
             .unwrap();
-        let child = Command::new(bin("skiff-proxy"))
+        let mut cmd = Command::new(bin("skiff-proxy"));
+        if let Some(ns) = &cfg.netns {
+            crate::netns::enter_before_exec(&mut cmd, ns);
+        }
+        let child = cmd
             .args(["--node-name", &cfg.node])
             .arg("--cgroup")
             .arg(&cfg.cgroup)
@@ -119,7 +127,10 @@ impl Agent {
                     self.log_tail()
                 );
             }
-            if matches!(http_get(self.cfg.healthz_port, "/healthz"), Some((200, _))) {
+            if matches!(
+                self.http_get(self.cfg.healthz_port, "/healthz"),
+                Some((200, _))
+            ) {
                 return;
             }
             assert!(
@@ -137,8 +148,24 @@ impl Agent {
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
+    /// `http_get` from the agent's namespace.
+    pub fn http_get(&self, port: u16, path: &str) -> Option<(u16, String)> {
+        match &self.cfg.netns {
+            None => http_get(port, path),
+            Some(ns) => {
+                let (ns, path) = (ns.clone(), path.to_owned());
+                std::thread::spawn(move || {
+                    crate::netns::enter(&ns);
+                    http_get(port, &path)
+                })
+                .join()
+                .unwrap()
+            }
+        }
+    }
+
     pub fn metrics(&self) -> String {
-        http_get(self.cfg.metrics_port, "/metrics")
+        self.http_get(self.cfg.metrics_port, "/metrics")
             .map(|(_, b)| b)
             .unwrap_or_default()
     }

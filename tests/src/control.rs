@@ -15,6 +15,8 @@ pub struct ControlPlane {
     child: Child,
     pub dir: tempfile::TempDir,
     addr: SocketAddr,
+    /// The network namespace it runs in (and kubectl with it), if not ours.
+    netns: Option<String>,
 }
 
 impl ControlPlane {
@@ -25,7 +27,14 @@ impl ControlPlane {
     /// With extra flags for skiff-control.
     pub fn start_with(extra: &[&str]) -> Self {
         let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), free_port());
-        Self::start_at(addr, extra)
+        Self::start_at(addr, extra, None)
+    }
+
+    /// On loopback in the network namespace `netns` (a node's), where only
+    /// that node's processes reach it.
+    pub fn start_in(netns: &str, extra: &[&str]) -> Self {
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), free_port());
+        Self::start_at(addr, extra, Some(netns.to_owned()))
     }
 
     /// Bound to `ip` (an address of this network namespace), on a free port.
@@ -34,16 +43,21 @@ impl ControlPlane {
             .and_then(|l| l.local_addr())
             .unwrap_or_else(|e| panic!("no free port on {ip}: {e}"))
             .port();
-        Self::start_at(SocketAddr::new(ip, port), extra)
+        Self::start_at(SocketAddr::new(ip, port), extra, None)
     }
 
-    fn start_at(addr: SocketAddr, extra: &[&str]) -> Self {
+    fn start_at(addr: SocketAddr, extra: &[&str], netns: Option<String>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("skiff-control-")
             .tempdir()
             .unwrap();
-        let child = spawn(&dir, addr, extra);
-        let mut cp = Self { child, dir, addr };
+        let child = spawn(&dir, addr, extra, netns.as_deref());
+        let mut cp = Self {
+            child,
+            dir,
+            addr,
+            netns,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !cp.kubeconfig().exists() {
             if let Ok(Some(status)) = cp.child.try_wait() {
@@ -67,7 +81,7 @@ impl ControlPlane {
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let _ = self.child.wait();
-        self.child = spawn(&self.dir, self.addr, extra);
+        self.child = spawn(&self.dir, self.addr, extra, self.netns.as_deref());
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(self.addr).is_err() {
             assert!(
@@ -112,8 +126,11 @@ impl ControlPlane {
             kubectl.exists(),
             "kubectl is expected at /usr/bin/kubectl (the machine image ships it)"
         );
-        Command::new(kubectl)
-            .arg("--kubeconfig")
+        let mut cmd = Command::new(kubectl);
+        if let Some(ns) = &self.netns {
+            crate::netns::enter_before_exec(&mut cmd, ns);
+        }
+        cmd.arg("--kubeconfig")
             .arg(self.kubeconfig())
             .args(args)
             .output()
@@ -134,14 +151,17 @@ impl ControlPlane {
     }
 }
 
-fn spawn(dir: &tempfile::TempDir, addr: SocketAddr, extra: &[&str]) -> Child {
+fn spawn(dir: &tempfile::TempDir, addr: SocketAddr, extra: &[&str], netns: Option<&str>) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.path().join("server.log"))
         .unwrap();
-    Command::new(crate::bin("skiff-control"))
-        .arg("--data-dir")
+    let mut cmd = Command::new(crate::bin("skiff-control"));
+    if let Some(ns) = netns {
+        crate::netns::enter_before_exec(&mut cmd, ns);
+    }
+    cmd.arg("--data-dir")
         .arg(dir.path())
         .args(["--bind", &addr.to_string()])
         .args(extra)

@@ -15,6 +15,7 @@ pub mod lab;
 pub mod manifests;
 pub mod mounts;
 pub mod netns;
+pub mod podnet;
 pub mod probe;
 pub mod procs;
 pub mod server;

@@ -53,6 +53,25 @@ pub fn enter(path: &str) {
     assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
 }
 
+/// Makes `cmd` run in the network namespace at `path` (entered between fork
+/// and exec). The node's bpffs stays visible, unlike under `ip netns exec`.
+pub fn enter_before_exec(cmd: &mut std::process::Command, path: &str) {
+    use std::os::unix::process::CommandExt as _;
+    let path = std::ffi::CString::new(path).unwrap();
+    // SAFETY: only async-signal-safe calls (open, setns, close) between fork
+    // and exec, on a string prepared before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            if fd < 0 || libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(fd);
+            Ok(())
+        });
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = std::process::Command::new("ip")

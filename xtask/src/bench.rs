@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: benchmarks against release builds: the data plane by
 //! default, `cargo xtask bench api` for the API server and the programming
 //! latency from an API write to the eBPF map, `cargo xtask bench scheduler`
-//! for scheduling throughput.
+//! for scheduling throughput, `cargo xtask bench pods` for pod-to-pod
+//! networking in each routing mode.
 
 use std::{ffi::OsString, process::Command};
 
@@ -16,6 +17,7 @@ pub fn bench(args: &[OsString]) -> Result<()> {
     let (bin, args) = match args.first().and_then(|a| a.to_str()) {
         Some("api") => ("skiff-bench-api", &args[1..]),
         Some("scheduler") => ("skiff-bench-sched", &args[1..]),
+        Some("pods") => ("skiff-bench-pods", &args[1..]),
         _ => ("skiff-bench", args),
     };
     let mut cmd = Command::new(bin_dir.join(bin));

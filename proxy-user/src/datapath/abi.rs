@@ -8,12 +8,12 @@ use std::path::Path;
 use anyhow::bail;
 use aya::maps::MapInfo;
 use proxy_ebpf::{
-    AffinityKey, AffinityValue, Backend, RevSockKey, RevSockValue, ServiceKey, ServiceStats,
-    ServiceValue, map_names,
+    Addr, AffinityKey, AffinityValue, Backend, Endpoint, NetConfig, RevSockKey, RevSockValue,
+    RouteKey, RouteValue, ServiceKey, ServiceStats, ServiceValue, map_names,
 };
 
 /// (map, key size, value size) as this version lays them out.
-fn expected() -> [(&'static str, usize, usize); 5] {
+fn expected() -> [(&'static str, usize, usize); 9] {
     [
         (
             map_names::SERVICES,
@@ -36,6 +36,22 @@ fn expected() -> [(&'static str, usize, usize); 5] {
             size_of::<u32>(),
             size_of::<ServiceStats>(),
         ),
+        (
+            map_names::ENDPOINTS,
+            size_of::<Addr>(),
+            size_of::<Endpoint>(),
+        ),
+        (
+            map_names::ROUTES,
+            size_of::<RouteKey>(),
+            size_of::<RouteValue>(),
+        ),
+        (
+            map_names::NET_CONFIG,
+            size_of::<u32>(),
+            size_of::<NetConfig>(),
+        ),
+        (map_names::NET_STATS, size_of::<u32>(), size_of::<u64>()),
     ]
 }
 

@@ -8,6 +8,8 @@
 mod abi;
 mod attach;
 mod log;
+pub mod progs;
+pub mod tcx;
 
 use std::path::{Path, PathBuf};
 
@@ -30,8 +32,22 @@ impl Layout {
             pin_dir: pin_dir.to_owned(),
         }
     }
+    /// The agent's links on the cgroup.
     pub fn links_dir(&self) -> PathBuf {
         self.pin_dir.join("links")
+    }
+    /// The tc programs, pinned by name for the CNI plugin to attach.
+    pub fn prog_pin(&self, name: &str) -> PathBuf {
+        self.pin_dir.join("progs").join(name)
+    }
+    /// The CNI plugin's links on pods' host-side veths, named by the veth.
+    pub fn pod_links_dir(&self) -> PathBuf {
+        self.pin_dir.join("pods")
+    }
+    /// The agent's links on the uplink and the VXLAN device, named by the
+    /// device.
+    pub fn node_links_dir(&self) -> PathBuf {
+        self.pin_dir.join("net")
     }
 }
 
@@ -85,6 +101,14 @@ fn load_with(layout: &Layout, opts: &LoadOptions, set_retval: bool) -> anyhow::R
         })?;
     for name in PROGRAMS {
         let prog: &mut aya::programs::CgroupSockAddr = ebpf
+            .program_mut(name)
+            .with_context(|| format!("the eBPF object has no program {name}"))?
+            .try_into()?;
+        prog.load()
+            .with_context(|| format!("loading program {name} (the verifier's log follows)"))?;
+    }
+    for name in progs::TC_PROGRAMS {
+        let prog: &mut aya::programs::SchedClassifier = ebpf
             .program_mut(name)
             .with_context(|| format!("the eBPF object has no program {name}"))?
             .try_into()?;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::maps::{LbMaps, Snapshot};
+use crate::maps::{LbMaps, NetMaps, Snapshot};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
@@ -24,6 +24,11 @@ pub enum View {
     Affinity,
     /// Per-service counters, summed over CPUs.
     Stats,
+    /// Pods of this node: address, host-side veth, MACs.
+    Endpoints,
+    /// Other nodes' pod CIDRs and the node each is routed to, with the
+    /// routing mode and the programs' packet counters.
+    Routes,
 }
 
 fn frontend(s: &crate::maps::ServiceView) -> String {
@@ -77,6 +82,9 @@ fn json<T: Serialize>(v: &T) -> anyhow::Result<String> {
 }
 
 pub fn render(pin_dir: &Path, view: View, output: Output) -> anyhow::Result<String> {
+    if matches!(view, View::Endpoints | View::Routes) {
+        return render_net(pin_dir, view, output);
+    }
     let maps = LbMaps::open_pinned(pin_dir)?;
     let snap: Snapshot = maps.snapshot()?;
     match view {
@@ -198,6 +206,57 @@ pub fn render(pin_dir: &Path, view: View, output: Output) -> anyhow::Result<Stri
                         .collect(),
                 )),
             }
+        }
+        View::Endpoints | View::Routes => unreachable!("rendered by render_net"),
+    }
+}
+
+fn render_net(pin_dir: &Path, view: View, output: Output) -> anyhow::Result<String> {
+    let maps = NetMaps::open_pinned(pin_dir)?;
+    match (view, output) {
+        (View::Endpoints, Output::Json) => json(&maps.endpoint_views()?),
+        (View::Endpoints, Output::Table) => Ok(table(
+            &["POD IP", "VETH", "IFINDEX", "POD MAC", "HOST MAC"],
+            maps.endpoint_views()?
+                .into_iter()
+                .map(|e| {
+                    vec![
+                        e.ip.to_string(),
+                        e.interface.unwrap_or_else(|| "(gone)".into()),
+                        e.ifindex.to_string(),
+                        e.pod_mac,
+                        e.host_mac,
+                    ]
+                })
+                .collect(),
+        )),
+        (View::Routes, Output::Json) => json(&maps.routes()?),
+        (_, _) => {
+            let cfg = maps.config.get(&0, 0)?;
+            let mode = match cfg.mode {
+                proxy_ebpf::ROUTING_DIRECT => "direct",
+                proxy_ebpf::ROUTING_VXLAN => "vxlan",
+                _ => "kernel",
+            };
+            let mut out = table(
+                &["POD CIDR", "NODE"],
+                maps.routes()?
+                    .into_iter()
+                    .map(|r| vec![r.cidr.to_string(), r.node.to_string()])
+                    .collect(),
+            );
+            let counters = maps
+                .stats()?
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let _ = write!(
+                out,
+                "\nrouting: {mode} (uplink ifindex {}, vxlan ifindex {}, vni {})\npackets: {counters}\n",
+                cfg.uplink_ifindex, cfg.vxlan_ifindex, cfg.vni
+            );
+            Ok(out)
         }
     }
 }

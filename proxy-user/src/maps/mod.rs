@@ -2,6 +2,7 @@
 //! writes them) and the debug CLI (which only reads them).
 
 mod convert;
+mod net;
 mod snapshot;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use proxy_ebpf::{
 };
 
 pub use convert::{addr_from_ip, frontend_key, ip_from_addr, proto_from_abi, proto_to_abi};
+pub use net::{EndpointView, NetMaps, RouteView, mac_string, route_key};
 pub use snapshot::{AffinityView, BackendView, ServiceView, Snapshot, StatsView};
 
 pub struct LbMaps {

@@ -5,22 +5,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{FutureExt as _, StreamExt as _};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::{WatchStreamExt as _, reflector, watcher};
 use kube::{Api, Client};
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use super::{Objects, Snapshots, latest};
+use super::{NodeSender, Objects, Snapshots, latest, nodes};
 
 /// How long a first change waits for the ones that come with it (a Service
 /// and its EndpointSlice, written one after the other).
 const SETTLE: Duration = Duration::from_millis(10);
 
-pub async fn spawn_kube(client: Client, min_sync_period: Duration) -> anyhow::Result<Snapshots> {
+/// With `nodes`, Nodes are watched too, for pod routing.
+pub async fn spawn_kube(
+    client: Client,
+    min_sync_period: Duration,
+    nodes: Option<NodeSender>,
+) -> anyhow::Result<Snapshots> {
     let (tx, rx) = latest();
     let changed = Arc::new(Notify::new());
+    if let Some(node_tx) = nodes {
+        spawn_nodes(client.clone(), node_tx);
+    }
 
     let (services, svc_writer) = reflector::store::<Service>();
     let (slices, slice_writer) = reflector::store::<EndpointSlice>();
@@ -64,6 +72,27 @@ pub async fn spawn_kube(client: Client, min_sync_period: Duration) -> anyhow::Re
         }
     });
     Ok(rx)
+}
+
+fn spawn_nodes(client: Client, tx: NodeSender) {
+    let (store, writer) = reflector::store::<Node>();
+    let changed = Arc::new(Notify::new());
+    spawn_reflector(Api::<Node>::all(client), writer, changed.clone());
+    tokio::spawn(async move {
+        if store.wait_until_ready().await.is_err() {
+            return;
+        }
+        info!("initial list of Nodes complete");
+        loop {
+            let _ = changed.notified().now_or_never();
+            let all = store.state();
+            nodes::publish(&tx, all.iter().map(|n| n.as_ref()));
+            if tx.is_closed() {
+                return;
+            }
+            changed.notified().await;
+        }
+    });
 }
 
 fn spawn_reflector<K>(api: Api<K>, writer: reflector::store::Writer<K>, changed: Arc<Notify>)

@@ -1,4 +1,5 @@
-//! Services and EndpointSlices read from a directory of YAML or JSON manifests,
+//! Services and EndpointSlices (and Nodes, for pod routing) read from a
+//! directory of YAML or JSON manifests,
 //! in the form an API server returns them (`kubectl get -o yaml` output works,
 //! `kind: List` included). The directory is re-read when any file changes; a
 //! file that does not parse keeps the last good view in force.
@@ -11,11 +12,21 @@ use anyhow::{Context as _, bail};
 use serde::Deserialize as _;
 use tracing::{error, info};
 
-use super::{Objects, Snapshots, latest};
+use k8s_openapi::api::core::v1::Node;
+
+use super::{NodeSender, Objects, Snapshots, latest, nodes};
+
+/// What a directory holds: the objects Service balancing reads, and Nodes.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub objects: Objects,
+    pub nodes: Vec<Node>,
+}
 
 const POLL: Duration = Duration::from_millis(100);
 
-pub fn spawn_manifests(dir: PathBuf) -> anyhow::Result<Snapshots> {
+/// With `node_tx`, the Nodes found are published there too.
+pub fn spawn_manifests(dir: PathBuf, node_tx: Option<NodeSender>) -> anyhow::Result<Snapshots> {
     anyhow::ensure!(
         dir.is_dir(),
         "manifest directory {} does not exist",
@@ -28,13 +39,17 @@ pub fn spawn_manifests(dir: PathBuf) -> anyhow::Result<Snapshots> {
             match fingerprint(&dir) {
                 Ok(fp) if Some(&fp) != seen.as_ref() => {
                     match read_dir_objects(&dir) {
-                        Ok(objects) => {
+                        Ok(Parsed { objects, nodes }) => {
                             info!(
                                 services = objects.services.len(),
                                 slices = objects.slices.len(),
+                                nodes = nodes.len(),
                                 dir = %dir.display(),
                                 "manifests read"
                             );
+                            if let Some(node_tx) = &node_tx {
+                                nodes::publish(node_tx, nodes.iter());
+                            }
                             if !tx.put(objects) {
                                 return;
                             }
@@ -75,8 +90,8 @@ fn fingerprint(dir: &Path) -> anyhow::Result<Vec<(PathBuf, SystemTime, u64)>> {
         .collect()
 }
 
-fn read_dir_objects(dir: &Path) -> anyhow::Result<Objects> {
-    let mut objects = Objects::default();
+fn read_dir_objects(dir: &Path) -> anyhow::Result<Parsed> {
+    let mut all = Parsed::default();
     for path in manifest_files(dir)? {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
@@ -87,17 +102,18 @@ fn read_dir_objects(dir: &Path) -> anyhow::Result<Objects> {
             parse_manifests(&text)
         }
         .with_context(|| format!("in {}", path.display()))?;
-        objects.services.extend(parsed.services);
-        objects.slices.extend(parsed.slices);
+        all.objects.services.extend(parsed.objects.services);
+        all.objects.slices.extend(parsed.objects.slices);
+        all.nodes.extend(parsed.nodes);
     }
-    Ok(objects)
+    Ok(all)
 }
 
-/// Parses a (multi-document) manifest. Kinds other than Service and
-/// EndpointSlice are ignored; a malformed Service or EndpointSlice is an error
+/// Parses a (multi-document) manifest. Kinds other than Service,
+/// EndpointSlice and Node are ignored; a malformed one of those is an error
 /// that names the document.
-pub fn parse_manifests(text: &str) -> anyhow::Result<Objects> {
-    let mut objects = Objects::default();
+pub fn parse_manifests(text: &str) -> anyhow::Result<Parsed> {
+    let mut objects = Parsed::default();
     for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let value =
             serde_yaml::Value::deserialize(doc).with_context(|| format!("document {}", i + 1))?;
@@ -111,7 +127,7 @@ pub fn parse_manifests(text: &str) -> anyhow::Result<Objects> {
 
 /// One JSON object (a `List` for many). Items are typed one by one, straight
 /// from the text: a dump of 10,000 Services never exists as a generic tree.
-pub fn parse_json(text: &str) -> anyhow::Result<Objects> {
+pub fn parse_json(text: &str) -> anyhow::Result<Parsed> {
     #[derive(serde::Deserialize)]
     struct Kind<'a> {
         #[serde(borrow, default)]
@@ -122,8 +138,9 @@ pub fn parse_json(text: &str) -> anyhow::Result<Objects> {
         #[serde(borrow)]
         items: Vec<&'a serde_json::value::RawValue>,
     }
-    fn add(objects: &mut Objects, text: &str) -> anyhow::Result<()> {
+    fn add(parsed: &mut Parsed, text: &str) -> anyhow::Result<()> {
         let kind: Kind = serde_json::from_str(text).context("invalid JSON")?;
+        let objects = &mut parsed.objects;
         match kind.kind.as_deref().unwrap_or_default() {
             "Service" => objects.services.push(Arc::new(
                 serde_json::from_str(text).context("invalid Service")?,
@@ -131,11 +148,14 @@ pub fn parse_json(text: &str) -> anyhow::Result<Objects> {
             "EndpointSlice" => objects.slices.push(Arc::new(
                 serde_json::from_str(text).context("invalid EndpointSlice")?,
             )),
+            "Node" => parsed
+                .nodes
+                .push(serde_json::from_str(text).context("invalid Node")?),
             k if k.ends_with("List") => {
                 let list: List =
                     serde_json::from_str(text).with_context(|| format!("invalid {k}"))?;
                 for (i, item) in list.items.iter().enumerate() {
-                    add(objects, item.get()).with_context(|| format!("item {i}"))?;
+                    add(parsed, item.get()).with_context(|| format!("item {i}"))?;
                 }
             }
             "" => bail!("object without kind"),
@@ -143,12 +163,13 @@ pub fn parse_json(text: &str) -> anyhow::Result<Objects> {
         }
         Ok(())
     }
-    let mut objects = Objects::default();
-    add(&mut objects, text)?;
-    Ok(objects)
+    let mut parsed = Parsed::default();
+    add(&mut parsed, text)?;
+    Ok(parsed)
 }
 
-fn add_object(objects: &mut Objects, value: serde_yaml::Value) -> anyhow::Result<()> {
+fn add_object(parsed: &mut Parsed, value: serde_yaml::Value) -> anyhow::Result<()> {
+    let objects = &mut parsed.objects;
     let kind = value
         .get("kind")
         .and_then(|k| k.as_str())
@@ -161,12 +182,15 @@ fn add_object(objects: &mut Objects, value: serde_yaml::Value) -> anyhow::Result
         "EndpointSlice" => objects.slices.push(Arc::new(
             serde_yaml::from_value(value).context("invalid EndpointSlice")?,
         )),
+        "Node" => parsed
+            .nodes
+            .push(serde_yaml::from_value(value).context("invalid Node")?),
         k if k.ends_with("List") => {
             let Some(items) = value.get("items").and_then(|i| i.as_sequence()) else {
                 bail!("{k} without items");
             };
             for item in items.clone() {
-                add_object(objects, item)?;
+                add_object(parsed, item)?;
             }
         }
         "" => bail!("object without kind"),
@@ -201,7 +225,7 @@ items:
   endpoints: [{addresses: [10.0.0.1]}]
   ports: [{port: 8080, protocol: TCP}]
 "#;
-        let o = parse_manifests(text).unwrap();
+        let o = parse_manifests(text).unwrap().objects;
         assert_eq!(o.services.len(), 1);
         assert_eq!(o.slices.len(), 1);
         assert_eq!(
@@ -217,7 +241,7 @@ items:
             {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ignored"}},
             {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "a-1"}, "addressType": "IPv4", "endpoints": []}
         ]}"#;
-        let o = parse_json(text).unwrap();
+        let o = parse_json(text).unwrap().objects;
         assert_eq!((o.services.len(), o.slices.len()), (1, 1));
         let err = format!(
             "{:#}",

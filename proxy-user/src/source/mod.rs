@@ -7,6 +7,7 @@
 
 mod kube;
 mod manifests;
+mod nodes;
 
 use std::sync::{Arc, Mutex};
 
@@ -16,6 +17,7 @@ use tokio::sync::Notify;
 
 pub use kube::spawn_kube;
 pub use manifests::{parse_manifests, spawn_manifests};
+pub use nodes::{NodeNet, NodeReceiver, NodeSender, project};
 
 #[derive(Debug, Default, Clone)]
 pub struct Objects {
