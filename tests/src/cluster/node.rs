@@ -269,6 +269,14 @@ impl Node {
         out
     }
 
+    /// Kills the kubelet as a crash would: its pods keep running, its Lease
+    /// stops. Its log stays in `kubelet.log`.
+    pub fn stop_kubelet(&mut self) {
+        if let Some(mut kubelet) = self.kubelet.take() {
+            kubelet.stop(Duration::ZERO);
+        }
+    }
+
     /// Stops the agent and the kubelet (SIGTERM, then SIGKILL).
     pub(super) fn stop(&mut self) {
         for p in [self.agent.as_mut(), self.kubelet.as_mut()]

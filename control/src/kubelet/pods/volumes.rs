@@ -287,19 +287,15 @@ fn host_path(path: &str, kind: &str) -> anyhow::Result<PathBuf> {
     let meta = std::fs::metadata(&p);
     match kind {
         "" => {}
-        "DirectoryOrCreate" => {
-            if meta.is_err() {
-                std::fs::create_dir_all(&p)?;
-                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))?;
-            }
+        "DirectoryOrCreate" if meta.is_err() => {
+            std::fs::create_dir_all(&p)?;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))?;
         }
-        "FileOrCreate" => {
-            if meta.is_err() {
-                if let Some(parent) = p.parent() {
-                    std::fs::create_dir_all(parent)?;
-                }
-                std::fs::File::create(&p)?;
+        "FileOrCreate" if meta.is_err() => {
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent)?;
             }
+            std::fs::File::create(&p)?;
         }
         "Directory" if !meta.as_ref().is_ok_and(|m| m.is_dir()) => {
             bail!("hostPath type check failed: {path} is not a directory")

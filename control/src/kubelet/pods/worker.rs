@@ -478,12 +478,7 @@ impl Worker {
                     "{}",
                     f.message
                 );
-                let type_ = if f.reason == "ErrImagePull" {
-                    "Failed"
-                } else {
-                    "Failed"
-                };
-                self.event(pod, "Warning", type_, &f.message);
+                self.event(pod, "Warning", "Failed", &f.message);
                 self.backoff.next(&c.name, now);
                 self.waiting.insert(c.name.clone(), f);
                 RESYNC
