@@ -37,6 +37,8 @@ pub struct Node {
     // they use, the runtime before the namespace it runs in.
     pub(super) agent: Option<Process>,
     pub(super) kubelet: Option<Process>,
+    /// The kubelet's arguments and log filter, to start it again.
+    kubelet_cmd: Option<(Vec<std::ffi::OsString>, String)>,
     pub containerd: Containerd,
     pub netns: Netns,
 }
@@ -119,6 +121,7 @@ impl Node {
             dir,
             agent: None,
             kubelet: None,
+            kubelet_cmd: None,
             containerd,
             netns,
         }
@@ -143,6 +146,10 @@ impl Node {
             .args(["--read-only-port", &KUBELET_READ_ONLY_PORT.to_string()])
             .args(&opts.kubelet_args)
             .env("RUST_LOG", &opts.log_filter);
+        self.kubelet_cmd = Some((
+            cmd.get_args().map(ToOwned::to_owned).collect(),
+            opts.log_filter.clone(),
+        ));
         self.kubelet = Some(Process::spawn(
             &format!("kubelet of {}", self.name),
             cmd,
@@ -267,6 +274,21 @@ impl Node {
             crate::tail(&self.containerd.log(), lines)
         ));
         out
+    }
+
+    /// Starts the kubelet again, as it was first started (after
+    /// [`Node::stop_kubelet`]); its log continues in `kubelet.log`.
+    pub fn restart_kubelet(&mut self) {
+        self.stop_kubelet();
+        let (args, filter) = self.kubelet_cmd.clone().expect("the kubelet was started once");
+        let mut cmd = Command::new(crate::bin("skiff-control"));
+        cmd.args(args).env("RUST_LOG", filter);
+        self.kubelet = Some(Process::spawn(
+            &format!("kubelet of {}", self.name),
+            cmd,
+            &self.netns,
+            &self.dir.join("kubelet.log"),
+        ));
     }
 
     /// Kills the kubelet as a crash would: its pods keep running, its Lease

@@ -4,6 +4,7 @@
 //! repairing what breaks. One cluster at a time: each is nine processes
 //! plus a shim per pod on two cores.
 
+mod kubelet;
 mod node_failure;
 mod probes;
 mod routing;
