@@ -280,7 +280,10 @@ impl Node {
     /// [`Node::stop_kubelet`]); its log continues in `kubelet.log`.
     pub fn restart_kubelet(&mut self) {
         self.stop_kubelet();
-        let (args, filter) = self.kubelet_cmd.clone().expect("the kubelet was started once");
+        let (args, filter) = self
+            .kubelet_cmd
+            .clone()
+            .expect("the kubelet was started once");
         let mut cmd = Command::new(crate::bin("skiff-control"));
         cmd.args(args).env("RUST_LOG", filter);
         self.kubelet = Some(Process::spawn(

@@ -73,7 +73,8 @@ spec:
 "#;
 
 fn pod(c: &Cluster, name: &str) -> Value {
-    c.get_json(&["pod", name]).unwrap_or_else(|| c.fail(&format!("no pod {name}")))
+    c.get_json(&["pod", name])
+        .unwrap_or_else(|| c.fail(&format!("no pod {name}")))
 }
 
 fn waiting_reason(p: &Value) -> Option<String> {
@@ -91,17 +92,31 @@ fn a_pod_runs_as_its_spec_says() {
     // The Node as registered and kept by the kubelet.
     let n = c.get_json(&["node", &node.name]).unwrap();
     for key in ["cpu", "memory", "pods", "ephemeral-storage"] {
-        assert!(n["status"]["capacity"][key].is_string(), "capacity {key}: {n:#}");
-        assert_eq!(n["status"]["allocatable"][key], n["status"]["capacity"][key]);
+        assert!(
+            n["status"]["capacity"][key].is_string(),
+            "capacity {key}: {n:#}"
+        );
+        assert_eq!(
+            n["status"]["allocatable"][key],
+            n["status"]["capacity"][key]
+        );
     }
     assert!(n["spec"]["podCIDR"].is_string(), "{n:#}");
-    let runtime = n["status"]["nodeInfo"]["containerRuntimeVersion"].as_str().unwrap_or_default();
+    let runtime = n["status"]["nodeInfo"]["containerRuntimeVersion"]
+        .as_str()
+        .unwrap_or_default();
     assert!(runtime.starts_with("containerd://"), "{runtime}");
-    let lease = c.get_json(&["lease", &node.name, "-n", "kube-node-lease"]).unwrap();
+    let lease = c
+        .get_json(&["lease", &node.name, "-n", "kube-node-lease"])
+        .unwrap();
     assert_eq!(lease["spec"]["holderIdentity"], node.name.as_str());
 
     let host_dir = c.dir.path().join("host-path");
-    c.apply(&SPEC_POD.replace("DEMO", DEMO).replace("HOSTDIR", &host_dir.to_string_lossy()));
+    c.apply(
+        &SPEC_POD
+            .replace("DEMO", DEMO)
+            .replace("HOSTDIR", &host_dir.to_string_lossy()),
+    );
     let p = c.wait_until("spec-pod Ready", READY, |c| {
         let p = c.get_json(&["pod", "spec-pod"])?;
         skiff_e2e::cluster::condition(&p, "Ready").then_some(p)
@@ -111,12 +126,46 @@ fn a_pod_runs_as_its_spec_says() {
     for cond in ["PodScheduled", "Initialized", "ContainersReady", "Ready"] {
         assert!(skiff_e2e::cluster::condition(&p, cond), "{cond}: {p:#}");
     }
-    assert_eq!(p["status"]["initContainerStatuses"][1]["state"]["terminated"]["reason"], "Completed");
+    assert_eq!(
+        p["status"]["initContainerStatuses"][1]["state"]["terminated"]["reason"],
+        "Completed"
+    );
 
     // Init containers ran in order, before the container.
     assert_eq!(exec(&c, "spec-pod", "cat /work/order"), "one\ntwo\n");
     let init_log = c.kubectl_ok(&["logs", "spec-pod", "-c", "second"]);
     assert_eq!(init_log.trim(), "init-second-done");
+    let serving = "netprobe serving spec-pod on port 8080";
+    exec(&c, "spec-pod", "echo later > /proc/1/fd/1");
+    assert_eq!(
+        c.kubectl_ok(&["logs", "spec-pod", "--tail=1"]).trim(),
+        "later"
+    );
+    assert!(
+        c.kubectl_ok(&["logs", "spec-pod", "--timestamps"])
+            .lines()
+            .any(|l| l.ends_with(serving))
+    );
+    // Following: what the container writes next arrives on the open stream.
+    let mut follow = skiff_e2e::cluster::kubectl_command(&c.kubeconfig())
+        .args(["logs", "-f", "spec-pod", "--tail=0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).map(|_| line)
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    exec(&c, "spec-pod", "echo followed > /proc/1/fd/1");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !reader.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = follow.kill();
+    let followed = reader.join().unwrap().unwrap_or_default();
+    assert_eq!(followed.trim(), "followed", "kubectl logs -f");
 
     let env = exec(&c, "spec-pod", "env");
     let var = |k: &str| {
@@ -135,25 +184,43 @@ fn a_pod_runs_as_its_spec_says() {
     assert_eq!(var("CPU_MILLIS"), "500");
     assert_eq!(var("CM_mode"), "fast");
     // Service links, as upstream's kubelet sets them.
-    assert!(var("KUBERNETES_SERVICE_HOST").starts_with("10.96."), "{env}");
+    assert!(
+        var("KUBERNETES_SERVICE_HOST").starts_with("10.96."),
+        "{env}"
+    );
 
     assert_eq!(exec(&c, "spec-pod", "cat /etc/cfg/greeting"), "hello");
     assert_eq!(exec(&c, "spec-pod", "cat /etc/sec/token"), "s3cret");
-    assert_eq!(exec(&c, "spec-pod", "cat /var/run/api/labels"), "tier=\"web\"");
-    assert_eq!(std::fs::read_to_string(host_dir.join("from-pod")).unwrap(), "hi\n");
+    assert_eq!(
+        exec(&c, "spec-pod", "cat /var/run/api/labels"),
+        "tier=\"web\""
+    );
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("from-pod")).unwrap(),
+        "hi\n"
+    );
     // The projected token is one the API server accepts.
     let token = exec(&c, "spec-pod", "cat /var/run/api/token");
     assert_eq!(token.split('.').count(), 3, "not a JWT: {token}");
     let whoami = c.kubectl_ok(&["--token", &token, "get", "--raw", "/api"]);
     assert!(whoami.contains("APIVersions"), "{whoami}");
     // Limits reach the cgroup.
-    let limit = exec(&c, "spec-pod", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes");
+    let limit = exec(
+        &c,
+        "spec-pod",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes",
+    );
     assert_eq!(limit.trim(), (64u64 << 20).to_string());
 
     // The read-only port lists the node's pods.
     let ro = std::net::SocketAddr::new(node.ip.parse().unwrap(), KUBELET_READ_ONLY_PORT);
-    assert_eq!(node.http_get(ro, "/healthz").map(|r| r.1.trim().to_owned()), Some("ok".into()));
-    let (code, body) = node.http_get(ro, "/pods").unwrap_or_else(|| c.fail("no answer on /pods"));
+    assert_eq!(
+        node.http_get(ro, "/healthz").map(|r| r.1.trim().to_owned()),
+        Some("ok".into())
+    );
+    let (code, body) = node
+        .http_get(ro, "/pods")
+        .unwrap_or_else(|| c.fail("no answer on /pods"));
     assert_eq!(code, 200);
     assert!(body.contains("\"spec-pod\""), "{body}");
 
@@ -192,42 +259,88 @@ spec:
     c.apply(&pod_yaml("crasher", "Always", "echo crash; exit 1", DEMO));
     c.apply(&pod_yaml("done", "Never", "exit 0", DEMO));
     c.apply(&pod_yaml("broken", "Never", "exit 2", DEMO));
-    c.apply(&pod_yaml("missing", "Always", "true", "localhost/skiff/missing:1"));
+    c.apply(&pod_yaml(
+        "missing",
+        "Always",
+        "true",
+        "localhost/skiff/missing:1",
+    ));
 
-    let crashed = c.wait_until("crasher in CrashLoopBackOff", Duration::from_secs(60), |c| {
-        let p = c.get_json(&["pod", "crasher"])?;
-        let restarts = p["status"]["containerStatuses"][0]["restartCount"].as_i64()?;
-        (waiting_reason(&p).as_deref() == Some("CrashLoopBackOff") && restarts >= 1).then_some(p)
-    });
+    let crashed = c.wait_until(
+        "crasher in CrashLoopBackOff",
+        Duration::from_secs(60),
+        |c| {
+            let p = c.get_json(&["pod", "crasher"])?;
+            let restarts = p["status"]["containerStatuses"][0]["restartCount"].as_i64()?;
+            (waiting_reason(&p).as_deref() == Some("CrashLoopBackOff") && restarts >= 1)
+                .then_some(p)
+        },
+    );
     let status = &crashed["status"]["containerStatuses"][0];
-    assert_eq!(status["lastState"]["terminated"]["exitCode"], 1, "{status:#}");
-    assert!(status["state"]["waiting"]["message"].as_str().unwrap_or_default().contains("back-off"));
+    assert_eq!(
+        status["lastState"]["terminated"]["exitCode"], 1,
+        "{status:#}"
+    );
+    assert!(
+        status["state"]["waiting"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("back-off")
+    );
     // The back-off holds the next start: no restart within its first 10 s.
     let count = status["restartCount"].as_i64().unwrap();
     std::thread::sleep(Duration::from_secs(4));
-    let later = pod(&c, "crasher")["status"]["containerStatuses"][0]["restartCount"].as_i64().unwrap();
-    assert!(later <= count + 1, "restarted {} times in 4 s", later - count);
+    let later = pod(&c, "crasher")["status"]["containerStatuses"][0]["restartCount"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        later <= count + 1,
+        "restarted {} times in 4 s",
+        later - count
+    );
     let previous = c.kubectl_ok(&["logs", "crasher", "--previous"]);
     assert_eq!(previous.trim(), "crash");
 
-    c.wait_until("done Succeeded", READY, |c| (c.get_json(&["pod", "done"])?["status"]["phase"] == "Succeeded").then_some(()));
-    c.wait_until("broken Failed", READY, |c| (c.get_json(&["pod", "broken"])?["status"]["phase"] == "Failed").then_some(()));
-    let broken = pod(&c, "broken");
-    assert_eq!(broken["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"], 2);
-    assert_eq!(broken["status"]["containerStatuses"][0]["state"]["terminated"]["reason"], "Error");
-
-    let missing = c.wait_until("missing in an image pull error", Duration::from_secs(60), |c| {
-        let p = c.get_json(&["pod", "missing"])?;
-        waiting_reason(&p).filter(|r| r == "ErrImagePull" || r == "ImagePullBackOff").map(|_| p)
+    c.wait_until("done Succeeded", READY, |c| {
+        (c.get_json(&["pod", "done"])?["status"]["phase"] == "Succeeded").then_some(())
     });
+    c.wait_until("broken Failed", READY, |c| {
+        (c.get_json(&["pod", "broken"])?["status"]["phase"] == "Failed").then_some(())
+    });
+    let broken = pod(&c, "broken");
+    assert_eq!(
+        broken["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"],
+        2
+    );
+    assert_eq!(
+        broken["status"]["containerStatuses"][0]["state"]["terminated"]["reason"],
+        "Error"
+    );
+
+    let missing = c.wait_until(
+        "missing in an image pull error",
+        Duration::from_secs(60),
+        |c| {
+            let p = c.get_json(&["pod", "missing"])?;
+            waiting_reason(&p)
+                .filter(|r| r == "ErrImagePull" || r == "ImagePullBackOff")
+                .map(|_| p)
+        },
+    );
     let message = missing["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     assert!(message.contains("localhost/skiff/missing:1"), "{message}");
-    c.wait_until("missing in ImagePullBackOff", Duration::from_secs(60), |c| {
-        (waiting_reason(&c.get_json(&["pod", "missing"])?).as_deref() == Some("ImagePullBackOff")).then_some(())
-    });
+    c.wait_until(
+        "missing in ImagePullBackOff",
+        Duration::from_secs(60),
+        |c| {
+            (waiting_reason(&c.get_json(&["pod", "missing"])?).as_deref()
+                == Some("ImagePullBackOff"))
+            .then_some(())
+        },
+    );
 }
 
 #[test]
@@ -276,10 +389,13 @@ spec:
     // A host-network pod has the node's address and sees its interfaces; a
     // privileged one may change them.
     assert_eq!(pod(&c, "host")["status"]["podIP"], node.ip.as_str());
-    exec(&c, "host", "ip link add sktest0 type dummy");
-    let links = node.exec_in_netns(&["ip", "link", "show", "sktest0"]);
-    assert!(links.status.success(), "the privileged pod's link is not in the node: {links:?}");
-    node.exec_in_netns(&["ip", "link", "del", "sktest0"]);
+    exec(&c, "host", "ip addr add 10.99.99.99/32 dev lo");
+    let addrs = node.exec_in_netns(&["ip", "-o", "addr", "show", "dev", "lo"]);
+    assert!(
+        String::from_utf8_lossy(&addrs.stdout).contains("10.99.99.99/32"),
+        "the privileged pod's address is not on the node: {addrs:?}"
+    );
+    node.exec_in_netns(&["ip", "addr", "del", "10.99.99.99/32", "dev", "lo"]);
 
     // A process ignoring SIGTERM gets SIGKILL when the grace period ends;
     // one that stops on SIGTERM goes at once.
@@ -289,8 +405,17 @@ spec:
         started.elapsed()
     };
     let stubborn = timed_delete("stubborn");
-    assert!(stubborn >= Duration::from_secs(4), "stubborn went in {stubborn:?}, before its grace period");
-    assert!(stubborn < Duration::from_secs(20), "stubborn took {stubborn:?}");
+    assert!(
+        stubborn >= Duration::from_secs(4),
+        "stubborn went in {stubborn:?}, before its grace period"
+    );
+    assert!(
+        stubborn < Duration::from_secs(20),
+        "stubborn took {stubborn:?}"
+    );
     let polite = timed_delete("polite");
-    assert!(polite < Duration::from_secs(10), "polite took {polite:?} though it stops on SIGTERM");
+    assert!(
+        polite < Duration::from_secs(10),
+        "polite took {polite:?} though it stops on SIGTERM"
+    );
 }

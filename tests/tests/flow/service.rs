@@ -185,6 +185,16 @@ fn leftovers(node: &skiff_e2e::cluster::Node) -> Vec<String> {
             }
         }
     }
+    for h in skiff_e2e::cgroup::hierarchies() {
+        if let Ok(entries) = std::fs::read_dir(h.join(&node.cgroup_root)) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with("pod") {
+                    left.push(format!("cgroup {}", e.path().display()));
+                }
+            }
+        }
+    }
     let endpoints = node.dbg(&["endpoints", "-o", "json"]);
     let parsed: serde_json::Value = serde_json::from_slice(&endpoints.stdout).unwrap_or_default();
     if parsed.as_array().is_some_and(|a| !a.is_empty()) {
