@@ -41,6 +41,9 @@ spec:
   - name: main
     image: DEMO
     command: ["sh", "-c", "echo hi > /host/from-pod; exec netprobe serve 8080"]
+    lifecycle:
+      postStart: {exec: {command: ["sh", "-c", "echo started > /work/post-start"]}}
+      preStop: {exec: {command: ["sh", "-c", "echo stopping > /host/pre-stop"]}}
     resources:
       requests: {cpu: 100m, memory: 32Mi}
       limits: {cpu: 500m, memory: 64Mi}
@@ -60,8 +63,10 @@ spec:
     - {name: sec, mountPath: /etc/sec}
     - {name: api, mountPath: /var/run/api}
     - {name: host, mountPath: /host}
+    - {name: cache, mountPath: /cache}
   volumes:
   - {name: work, emptyDir: {}}
+  - {name: cache, emptyDir: {medium: Memory, sizeLimit: 8Mi}}
   - {name: cfg, configMap: {name: cfg}}
   - {name: sec, secret: {secretName: sec}}
   - name: api
@@ -204,6 +209,13 @@ fn a_pod_runs_as_its_spec_says() {
     assert_eq!(token.split('.').count(), 3, "not a JWT: {token}");
     let whoami = c.kubectl_ok(&["--token", &token, "get", "--raw", "/api"]);
     assert!(whoami.contains("APIVersions"), "{whoami}");
+    // A memory-backed emptyDir is a tmpfs of its size limit.
+    let cache = exec(&c, "spec-pod", "grep ' /cache ' /proc/mounts");
+    assert!(
+        cache.starts_with("tmpfs /cache tmpfs") && cache.contains("size=8192k"),
+        "{cache}"
+    );
+    assert_eq!(exec(&c, "spec-pod", "cat /work/post-start"), "started\n");
     // Limits reach the cgroup.
     let limit = exec(
         &c,
@@ -235,6 +247,28 @@ fn a_pod_runs_as_its_spec_says() {
     });
     assert_eq!(after["status"]["containerStatuses"][0]["containerID"], id);
     assert_eq!(after["status"]["containerStatuses"][0]["restartCount"], 0);
+
+    // Deleting runs the preStop hook, then stops; the tmpfs goes with the pod.
+    let tmpfs_before = std::fs::read_to_string("/proc/self/mounts")
+        .unwrap()
+        .matches("/cache")
+        .count();
+    c.kubectl_ok(&["delete", "pod", "spec-pod", "--wait=true", "--timeout=60s"]);
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("pre-stop")).unwrap(),
+        "stopping\n"
+    );
+    let pods_root = c.node(0).dir.join("kubelet/pods");
+    let left: Vec<String> = std::fs::read_to_string("/proc/self/mounts")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&*pods_root.to_string_lossy()))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        left.is_empty(),
+        "mounts left after the pod ({tmpfs_before} before): {left:?}"
+    );
 }
 
 #[test]

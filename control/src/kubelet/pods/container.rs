@@ -12,7 +12,7 @@ use k8s_cri::v1::{
 use k8s_openapi::api::core::v1::{Container, Pod};
 
 use super::expand::expand;
-use super::{Failure, env, images, labels, resources, volumes};
+use super::{Failure, env, hooks, images, labels, resources, volumes};
 use crate::kubelet::Ctx;
 
 pub struct Started {
@@ -166,7 +166,26 @@ pub async fn start(
         })
         .await
         .map_err(|s| Failure::new("RunContainerError", s.message().to_owned()))?;
+    if !hooks::post_start(ctx, c, &id, pod_ips.first().map(String::as_str)).await {
+        let _ = stop(ctx, &id, 0).await;
+        return Err(Failure::new(
+            "PostStartHookError",
+            format!("the postStart hook of container {} failed", c.name),
+        ));
+    }
     Ok(Started { id })
+}
+
+/// The preStop hook, then the stop signal with what is left of `grace`.
+pub async fn stop_gracefully(
+    ctx: &Ctx,
+    spec: Option<&Container>,
+    id: &str,
+    pod_ip: Option<&str>,
+    grace: i64,
+) -> Result<(), tonic::Status> {
+    let left = hooks::pre_stop(ctx, spec, id, pod_ip, grace).await;
+    stop(ctx, id, left).await
 }
 
 /// Stop signal, then SIGKILL after `grace` seconds (the runtime does both).

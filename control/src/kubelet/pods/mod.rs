@@ -7,6 +7,7 @@ mod cgroups;
 mod container;
 mod env;
 mod expand;
+mod hooks;
 mod images;
 pub mod labels;
 mod probes;

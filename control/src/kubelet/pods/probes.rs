@@ -202,28 +202,65 @@ impl Target {
     }
 
     async fn once(&self, p: &Probe, timeout: Duration) -> bool {
+        let action = Action {
+            exec: p
+                .exec
+                .as_ref()
+                .map(|e| e.command.clone().unwrap_or_default()),
+            http_get: p.http_get.as_ref(),
+            tcp_socket: p.tcp_socket.as_ref(),
+        };
+        action
+            .run(
+                &self.ctx,
+                &self.id,
+                &self.container,
+                self.pod_ip.as_deref(),
+                timeout,
+            )
+            .await
+    }
+}
+
+/// What a probe or a lifecycle hook does: a command in the container, an
+/// HTTP GET or a TCP connect to the pod.
+pub struct Action<'a> {
+    pub exec: Option<Vec<String>>,
+    pub http_get: Option<&'a k8s_openapi::api::core::v1::HTTPGetAction>,
+    pub tcp_socket: Option<&'a k8s_openapi::api::core::v1::TCPSocketAction>,
+}
+
+impl Action<'_> {
+    /// Whether it succeeded within `timeout`.
+    pub async fn run(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        container: &Container,
+        pod_ip: Option<&str>,
+        timeout: Duration,
+    ) -> bool {
+        let host = |h: &Option<String>| {
+            h.clone()
+                .or(pod_ip.map(str::to_owned))
+                .unwrap_or_else(|| "127.0.0.1".into())
+        };
         let attempt = async {
-            if let Some(e) = &p.exec {
-                let r = self
-                    .ctx
+            if let Some(cmd) = &self.exec {
+                let r = ctx
                     .cri
                     .runtime
                     .clone()
                     .exec_sync(ExecSyncRequest {
-                        container_id: self.id.clone(),
-                        cmd: e.command.clone().unwrap_or_default(),
+                        container_id: id.to_owned(),
+                        cmd: cmd.clone(),
                         timeout: timeout.as_secs().max(1) as i64,
                     })
                     .await;
                 return r.is_ok_and(|r| r.into_inner().exit_code == 0);
             }
-            if let Some(h) = &p.http_get {
-                let host = h
-                    .host
-                    .clone()
-                    .or(self.pod_ip.clone())
-                    .unwrap_or_else(|| "127.0.0.1".into());
-                let Some(port) = self.port(&h.port) else {
+            if let Some(h) = self.http_get {
+                let Some(port) = port(container, &h.port) else {
                     return false;
                 };
                 let path = h.path.clone().unwrap_or_else(|| "/".into());
@@ -233,18 +270,13 @@ impl Target {
                     .flatten()
                     .map(|h| (h.name.clone(), h.value.clone()))
                     .collect();
-                return http_get(&host, port, &path, &headers).await;
+                return http_get(&host(&h.host), port, &path, &headers).await;
             }
-            if let Some(t) = &p.tcp_socket {
-                let host = t
-                    .host
-                    .clone()
-                    .or(self.pod_ip.clone())
-                    .unwrap_or_else(|| "127.0.0.1".into());
-                let Some(port) = self.port(&t.port) else {
+            if let Some(t) = self.tcp_socket {
+                let Some(port) = port(container, &t.port) else {
                     return false;
                 };
-                return tokio::net::TcpStream::connect((host.as_str(), port))
+                return tokio::net::TcpStream::connect((host(&t.host).as_str(), port))
                     .await
                     .is_ok();
             }
@@ -254,19 +286,18 @@ impl Target {
             .await
             .unwrap_or(false)
     }
+}
 
-    /// A port number, or a named container port.
-    fn port(&self, port: &IntOrString) -> Option<u16> {
-        match port {
-            IntOrString::Int(n) => u16::try_from(*n).ok(),
-            IntOrString::String(name) => self
-                .container
-                .ports
-                .iter()
-                .flatten()
-                .find(|p| p.name.as_deref() == Some(name))
-                .and_then(|p| u16::try_from(p.container_port).ok()),
-        }
+/// A port number, or a named container port.
+fn port(container: &Container, port: &IntOrString) -> Option<u16> {
+    match port {
+        IntOrString::Int(n) => u16::try_from(*n).ok(),
+        IntOrString::String(name) => container
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.name.as_deref() == Some(name))
+            .and_then(|p| u16::try_from(p.container_port).ok()),
     }
 }
 

@@ -52,9 +52,24 @@ async fn one(
     if let Some(hp) = &v.host_path {
         return host_path(&hp.path, hp.type_.as_deref().unwrap_or(""));
     }
-    if v.empty_dir.is_some() {
+    if let Some(ed) = &v.empty_dir {
         let d = dir("empty-dir");
         std::fs::create_dir_all(&d)?;
+        if ed.medium.as_deref() == Some("Memory") && !mounted(&d) {
+            let size = ed
+                .size_limit
+                .as_ref()
+                .and_then(|q| crate::scheduler::resources::parse(&q.0, 0))
+                .map(|bytes| format!("size={bytes}"));
+            nix::mount::mount(
+                Some("tmpfs"),
+                &d,
+                Some("tmpfs"),
+                nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+                size.as_deref(),
+            )
+            .with_context(|| format!("mounting a tmpfs at {}", d.display()))?;
+        }
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777))?;
         return Ok(d);
     }
@@ -344,6 +359,35 @@ pub fn mounts(
         .collect()
 }
 
+/// Mount points at or under `path` (from this process's mount table).
+fn mounts_under(path: &Path) -> Vec<PathBuf> {
+    let table = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    table
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(PathBuf::from)
+        .filter(|m| m.starts_with(path))
+        .collect()
+}
+
+fn mounted(path: &Path) -> bool {
+    mounts_under(path).iter().any(|m| m == path)
+}
+
+/// The pod's volume directories; memory-backed ones are unmounted first, so
+/// removing never reaches into anything mounted.
 pub fn remove(ctx: &Ctx, uid: &str) {
-    let _ = std::fs::remove_dir_all(pod_dir(ctx, uid));
+    let dir = pod_dir(ctx, uid);
+    let mut mounts = mounts_under(&dir);
+    mounts.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
+    for m in &mounts {
+        if let Err(e) = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH) {
+            tracing::warn!(
+                "unmounting {}: {e}; leaving the pod's directory",
+                m.display()
+            );
+            return;
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -359,7 +359,15 @@ impl Worker {
                 }
                 self.event(pod, "Normal", "Killing", &why);
                 info!(pod = Self::pod_name(pod), container = c.name, "{why}");
-                let _ = container::stop(&self.ctx, &latest.id, grace(pod)).await;
+                let ip = self.pod_ips.1.first().cloned();
+                let _ = container::stop_gracefully(
+                    &self.ctx,
+                    Some(c),
+                    &latest.id,
+                    ip.as_deref(),
+                    grace(pod),
+                )
+                .await;
                 return Duration::ZERO;
             }
             self.waiting.remove(&c.name);
@@ -627,9 +635,26 @@ impl Worker {
                 &format!("Stopping container {}", names.join(", ")),
             );
         }
-        let stops = running
+        let specs: Vec<Container> = pod
+            .spec
             .iter()
-            .map(|c| container::stop(&self.ctx, &c.id, grace));
+            .flat_map(|s| {
+                s.containers
+                    .iter()
+                    .chain(s.init_containers.iter().flatten())
+            })
+            .cloned()
+            .collect();
+        let pod_ip = self.pod_ips.1.first().cloned();
+        let stops = running.iter().map(|c| {
+            let name = c
+                .metadata
+                .as_ref()
+                .map(|m| m.name.as_str())
+                .unwrap_or_default();
+            let spec = specs.iter().find(|s| s.name == name);
+            container::stop_gracefully(&self.ctx, spec, &c.id, pod_ip.as_deref(), grace)
+        });
         for r in futures::future::join_all(stops).await {
             if let Err(e) = r {
                 warn!(
