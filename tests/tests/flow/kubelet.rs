@@ -169,6 +169,7 @@ fn a_pod_runs_as_its_spec_says() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let _ = follow.kill();
+    let _ = follow.wait();
     let followed = reader.join().unwrap().unwrap_or_default();
     assert_eq!(followed.trim(), "followed", "kubectl logs -f");
 
