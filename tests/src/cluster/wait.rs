@@ -44,18 +44,34 @@ impl Cluster {
             .flatten()
     }
 
-    /// Every node registered and Ready.
+    /// Every node registered, Ready, and rid of the taints the node
+    /// lifecycle controller puts on nodes that are not (it looks every
+    /// second): pods created next may go to any node.
     pub fn wait_nodes_ready(&self, timeout: Duration) {
         let names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
+        let schedulable = |n: &Value| {
+            n["spec"]["taints"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .all(|t| {
+                    !matches!(
+                        t["key"].as_str(),
+                        Some("node.kubernetes.io/not-ready" | "node.kubernetes.io/unreachable")
+                    )
+                })
+        };
         self.wait_until("every node to be Ready", timeout, |c| {
             let list = c.get_json(&["nodes"])?;
             let items = list["items"].as_array()?;
             names
                 .iter()
                 .all(|name| {
-                    items
-                        .iter()
-                        .any(|n| n["metadata"]["name"] == name.as_str() && condition(n, "Ready"))
+                    items.iter().any(|n| {
+                        n["metadata"]["name"] == name.as_str()
+                            && condition(n, "Ready")
+                            && schedulable(n)
+                    })
                 })
                 .then_some(())
         })

@@ -66,6 +66,8 @@ fn a_deployment_answers_through_its_cluster_ip_and_follows_deletes_and_scaling()
         "{failed:?}"
     );
 
+    port_forward(&c, &first);
+
     deleted_replica_gets_no_new_connection(&c, &url, &names);
     scaling(&c, &url);
     everything_deleted_leaves_nothing(&c);
@@ -201,4 +203,31 @@ fn leftovers(node: &skiff_e2e::cluster::Node) -> Vec<String> {
         left.push(format!("endpoints {parsed}"));
     }
     left
+}
+
+/// `kubectl port-forward` to a pod: a local port answered by the pod.
+fn port_forward(c: &Cluster, pod: &str) {
+    let port = skiff_e2e::agent::free_port();
+    let mut forward = skiff_e2e::cluster::kubectl_command(&c.kubeconfig())
+        .args([
+            "port-forward",
+            &format!("pod/{pod}"),
+            &format!("{port}:{}", skiff_e2e::images::DEMO_PORT),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let answer = c.wait_until(
+        "kubectl port-forward to answer",
+        Duration::from_secs(20),
+        |_| skiff_e2e::agent::http_get(port, "/"),
+    );
+    let _ = forward.kill();
+    let _ = forward.wait();
+    assert_eq!(
+        answer,
+        (200, format!("{pod}\n")),
+        "through kubectl port-forward"
+    );
 }
