@@ -258,16 +258,10 @@ pub async fn log(
     Path((ns, name)): Path<(String, String)>,
     req: Request<Body>,
 ) -> Response {
-    let (raw, pairs) = query(&req);
-    let (address, port, container) = match locate(&state, &ns, &name, &pairs, true).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
-    let path = format!("/containerLogs/{ns}/{name}/{container}?{raw}");
-    to_kubelet(&state, &address, port, path, req).await
+    stream(state, "containerLogs", ns, name, req).await
 }
 
-/// exec and attach: `kind` is the kubelet's path segment.
+/// logs, exec and attach of one container: `kind` is the kubelet's path segment.
 pub async fn stream(
     state: Arc<AppState>,
     kind: &str,

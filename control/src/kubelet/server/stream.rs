@@ -24,6 +24,33 @@ fn flag(params: &[(String, String)], names: &[&str]) -> bool {
         .any(|(k, v)| names.contains(&k.as_str()) && matches!(v.as_str(), "1" | "true"))
 }
 
+/// Which streams the client asked for (kubectl's names, and the old ones).
+struct Streams {
+    tty: bool,
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+}
+
+impl Streams {
+    fn of(p: &[(String, String)]) -> Self {
+        Self {
+            tty: flag(p, &["tty"]),
+            stdin: flag(p, &["stdin", "input"]),
+            stdout: flag(p, &["stdout", "output"]),
+            stderr: flag(p, &["stderr", "error"]),
+        }
+    }
+}
+
+/// The runtime's answer: its streaming URL, forwarded to, or its error.
+async fn answered(url: Result<String, tonic::Status>, req: Request<Body>) -> Response {
+    match url {
+        Ok(url) => to_runtime(&url, req).await,
+        Err(s) => (StatusCode::INTERNAL_SERVER_ERROR, s.message().to_owned()).into_response(),
+    }
+}
+
 pub async fn exec(
     State(ctx): State<Ctx>,
     Path((ns, pod, container)): Path<(String, String, String)>,
@@ -42,23 +69,22 @@ pub async fn exec(
     if cmd.is_empty() {
         return (StatusCode::BAD_REQUEST, "exec needs a command").into_response();
     }
-    let answer = ctx
+    let s = Streams::of(&p);
+    let url = ctx
         .cri
         .runtime
         .clone()
         .exec(ExecRequest {
             container_id: id,
             cmd,
-            tty: flag(&p, &["tty"]),
-            stdin: flag(&p, &["stdin", "input"]),
-            stdout: flag(&p, &["stdout", "output"]),
-            stderr: flag(&p, &["stderr", "error"]),
+            tty: s.tty,
+            stdin: s.stdin,
+            stdout: s.stdout,
+            stderr: s.stderr,
         })
-        .await;
-    match answer {
-        Ok(r) => to_runtime(&r.into_inner().url, req).await,
-        Err(s) => (StatusCode::INTERNAL_SERVER_ERROR, s.message().to_owned()).into_response(),
-    }
+        .await
+        .map(|r| r.into_inner().url);
+    answered(url, req).await
 }
 
 pub async fn attach(
@@ -71,22 +97,21 @@ pub async fn attach(
         Ok(found) => found,
         Err(e) => return e.into_response(),
     };
-    let answer = ctx
+    let s = Streams::of(&p);
+    let url = ctx
         .cri
         .runtime
         .clone()
         .attach(AttachRequest {
             container_id: id,
-            tty: flag(&p, &["tty"]),
-            stdin: flag(&p, &["stdin", "input"]),
-            stdout: flag(&p, &["stdout", "output"]),
-            stderr: flag(&p, &["stderr", "error"]),
+            tty: s.tty,
+            stdin: s.stdin,
+            stdout: s.stdout,
+            stderr: s.stderr,
         })
-        .await;
-    match answer {
-        Ok(r) => to_runtime(&r.into_inner().url, req).await,
-        Err(s) => (StatusCode::INTERNAL_SERVER_ERROR, s.message().to_owned()).into_response(),
-    }
+        .await
+        .map(|r| r.into_inner().url);
+    answered(url, req).await
 }
 
 pub async fn port_forward(
@@ -107,7 +132,7 @@ pub async fn port_forward(
                 .collect::<Vec<i32>>()
         })
         .collect();
-    let answer = ctx
+    let url = ctx
         .cri
         .runtime
         .clone()
@@ -115,11 +140,9 @@ pub async fn port_forward(
             pod_sandbox_id: sandbox,
             port: ports,
         })
-        .await;
-    match answer {
-        Ok(r) => to_runtime(&r.into_inner().url, req).await,
-        Err(s) => (StatusCode::INTERNAL_SERVER_ERROR, s.message().to_owned()).into_response(),
-    }
+        .await
+        .map(|r| r.into_inner().url);
+    answered(url, req).await
 }
 
 /// Forwards to the streaming server's URL (`http://127.0.0.1:<port>/exec/<token>`).
