@@ -2,12 +2,16 @@
 //! kubemark's hollow nodes register (labels, capacity and allocatable, a
 //! Ready condition, some tainted), pods placed through the binding
 //! subresource, and a pod that fits nowhere reported as upstream reports it
-//! until a node it fits arrives.
+//! until a node it fits arrives; replicas of a ReplicaSet spread one per
+//! node by the system's default constraints.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::{Value, json};
@@ -216,4 +220,50 @@ async fn a_pod_too_big_for_every_node_waits_with_the_reason_until_one_fits() {
     let bound = pods.get("big").await.unwrap();
     let (status, reason, _) = condition(&bound, "PodScheduled").unwrap();
     assert_eq!((status.as_str(), reason.as_str()), ("True", ""));
+}
+
+#[tokio::test]
+async fn replica_set_pods_spread_evenly_by_the_default_constraints() {
+    let server = Server::start();
+    let client = server.client().await;
+    // No zone labels: hostname spreading must hold without them. Requests
+    // this small leave the resource scores equal once a node holds a pod,
+    // so only the spreading keeps the replicas even.
+    for name in ["n1", "n2", "n3"] {
+        nodes::register(&client, name, json!({}), json!([]), "16").await;
+    }
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    for round in 0..3 {
+        let app = format!("web-{round}");
+        let rs = json!({"metadata": {"name": app},
+            "spec": {"replicas": 9, "selector": {"matchLabels": {"app": app}},
+                "template": {"metadata": {"labels": {"app": app}},
+                    "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10",
+                        "resources": {"requests": {"cpu": "10m", "memory": "1Mi"}}}]}}}});
+        sets.create(&PostParams::default(), &from(rs))
+            .await
+            .unwrap();
+        let selector = format!("app={app}");
+        let per_node = wait_for(&server, &format!("9 pods of {app} bound"), async || {
+            let list = pods
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .ok()?;
+            let nodes: Vec<String> = list
+                .items
+                .into_iter()
+                .filter_map(|p| p.spec?.node_name)
+                .collect();
+            (nodes.len() == 9).then(|| {
+                nodes.into_iter().fold(BTreeMap::new(), |mut m, n| {
+                    *m.entry(n).or_insert(0) += 1;
+                    m
+                })
+            })
+        })
+        .await;
+        let want = BTreeMap::from([("n1".to_string(), 3), ("n2".into(), 3), ("n3".into(), 3)]);
+        assert_eq!(per_node, want, "{app}: three replicas per node");
+    }
 }

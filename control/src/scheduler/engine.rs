@@ -7,13 +7,16 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use kube::ResourceExt;
 use kube::runtime::watcher::Event;
 
 use super::SCHEDULER_NAME;
 use super::cache::Cache;
 use super::cache::node_info::NodeView;
 use super::cache::pod_info::{self, PodInfo};
+use super::cache::workloads::{Kind, Workloads};
 use super::events::ClusterEvent;
 use super::framework::{self, Cursor, Rng};
 use super::plugins::Plugins;
@@ -66,6 +69,8 @@ pub struct Engine {
     nodes: Relist,
     pods: Relist,
     namespaces: Relist,
+    services: Relist,
+    replica_sets: Relist,
 }
 
 impl Engine {
@@ -79,13 +84,23 @@ impl Engine {
             nodes: Relist::default(),
             pods: Relist::default(),
             namespaces: Relist::default(),
+            services: Relist::default(),
+            replica_sets: Relist::default(),
         }
     }
 
     /// Nothing is scheduled before every watch has listed: a pod placed
     /// before the pods already bound are known could overcommit a node.
     fn synced(&self) -> bool {
-        self.nodes.synced && self.pods.synced && self.namespaces.synced
+        [
+            &self.nodes,
+            &self.pods,
+            &self.namespaces,
+            &self.services,
+            &self.replica_sets,
+        ]
+        .iter()
+        .all(|r| r.synced)
     }
 
     /// Whether a cycle has a pod to work on.
@@ -211,6 +226,50 @@ impl Engine {
         }
     }
 
+    /// Only their selectors matter (default spreading scores with them), and
+    /// no rejection depends on them: nothing moves in the queue.
+    pub fn on_service(&mut self, e: Event<Service>) {
+        self.on_workload(Kind::Service, e, Workloads::set_service);
+    }
+
+    pub fn on_replica_set(&mut self, e: Event<ReplicaSet>) {
+        self.on_workload(Kind::ReplicaSet, e, Workloads::set_replica_set);
+    }
+
+    fn on_workload<K: kube::Resource>(
+        &mut self,
+        kind: Kind,
+        e: Event<K>,
+        set: fn(&mut Workloads, &K),
+    ) {
+        let relist = match kind {
+            Kind::Service => &mut self.services,
+            Kind::ReplicaSet => &mut self.replica_sets,
+        };
+        let workloads = &mut self.cache.workloads;
+        match e {
+            Event::Init => relist.seen = Some(HashSet::new()),
+            Event::InitApply(o) | Event::Apply(o) => {
+                relist.saw(pod_info::key(
+                    &o.namespace().unwrap_or_default(),
+                    &o.name_any(),
+                ));
+                set(workloads, &o);
+            }
+            Event::Delete(o) => {
+                workloads.remove(kind, &o.namespace().unwrap_or_default(), &o.name_any())
+            }
+            Event::InitDone => {
+                let seen = relist.done();
+                for (namespace, name) in workloads.keys(kind) {
+                    if !seen.contains(&pod_info::key(&namespace, &name)) {
+                        workloads.remove(kind, &namespace, &name);
+                    }
+                }
+            }
+        }
+    }
+
     /// One scheduling cycle for the next pod in the queue.
     pub fn schedule_one(&mut self, now: Instant) -> Option<Outcome> {
         if !self.synced() {
@@ -320,22 +379,16 @@ mod tests {
     fn engine() -> Engine {
         let mut e = Engine::new(Recorder::new("test"), Rng::seeded(3));
         let now = Instant::now();
-        for kind in 0..3 {
-            match kind {
-                0 => {
-                    e.on_node(Event::Init, now);
-                    e.on_node(Event::InitDone, now);
-                }
-                1 => {
-                    e.on_pod(Event::Init, now);
-                    e.on_pod(Event::InitDone, now);
-                }
-                _ => {
-                    e.on_namespace(Event::Init, now);
-                    e.on_namespace(Event::InitDone, now);
-                }
-            }
-        }
+        e.on_node(Event::Init, now);
+        e.on_node(Event::InitDone, now);
+        e.on_pod(Event::Init, now);
+        e.on_pod(Event::InitDone, now);
+        e.on_namespace(Event::Init, now);
+        e.on_namespace(Event::InitDone, now);
+        e.on_service(Event::Init);
+        e.on_service(Event::InitDone);
+        e.on_replica_set(Event::Init);
+        e.on_replica_set(Event::InitDone);
         e
     }
 
@@ -477,6 +530,37 @@ mod tests {
     }
 
     #[test]
+    fn replicas_of_a_replica_set_spread_over_the_nodes() {
+        let now = Instant::now();
+        let mut e = engine();
+        for n in ["a", "b", "c"] {
+            e.on_node(Event::Apply(node(n, "16")), now);
+        }
+        let rs = json!({"metadata": {"name": "web", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {}}});
+        e.on_replica_set(Event::Apply(serde_json::from_value(rs).unwrap()));
+        for i in 0..9 {
+            // Requests small enough that resource scores tie once a node
+            // holds one: only spreading evens them out.
+            let p = json!({"metadata": {"name": format!("web-{i}"), "namespace": "default",
+                "uid": format!("web-{i}"), "labels": {"app": "web"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                    "name": "web", "uid": "rs", "controller": true}]},
+                "spec": {"schedulerName": "default-scheduler", "containers": [{"name": "c",
+                    "resources": {"requests": {"cpu": "10m", "memory": "1Mi"}}}]}});
+            e.on_pod(Event::Apply(serde_json::from_value(p).unwrap()), now);
+        }
+        let (bound, _) = drain(&mut e, now);
+        for n in ["a", "b", "c"] {
+            assert_eq!(
+                bound.iter().filter(|(_, node)| node == n).count(),
+                3,
+                "{bound:?}"
+            );
+        }
+    }
+
+    #[test]
     fn nothing_is_scheduled_before_the_watches_have_listed() {
         let now = Instant::now();
         let mut e = Engine::new(Recorder::new("test"), Rng::seeded(1));
@@ -484,5 +568,20 @@ mod tests {
         e.on_pod(Event::Apply(pod("p", "1")), now);
         assert!(!e.ready());
         assert!(e.schedule_one(now).is_none());
+
+        // Default spreading needs the Services and ReplicaSets listed too.
+        let mut e = Engine::new(Recorder::new("test"), Rng::seeded(1));
+        e.on_node(Event::Init, now);
+        e.on_node(Event::InitDone, now);
+        e.on_pod(Event::Init, now);
+        e.on_pod(Event::InitDone, now);
+        e.on_namespace(Event::Init, now);
+        e.on_namespace(Event::InitDone, now);
+        e.on_service(Event::Init);
+        e.on_service(Event::InitDone);
+        assert!(!e.synced());
+        e.on_replica_set(Event::Init);
+        e.on_replica_set(Event::InitDone);
+        assert!(e.synced());
     }
 }

@@ -1,7 +1,7 @@
 //! The scheduler: places pods that name `default-scheduler` (the server's
 //! default) and no node, as upstream's kube-scheduler does with its default
-//! profile. An API client like every loop: it watches nodes, pods and
-//! namespaces, binds through `pods/<name>/binding`, and reports through the
+//! profile. An API client like every loop: it watches nodes, pods,
+//! namespaces, Services and ReplicaSets, binds through `pods/<name>/binding`, and reports through the
 //! status subresource and Events.
 //!
 //! - `informer`: the watches, merged into one stream.
@@ -79,6 +79,8 @@ pub async fn run(client: Client, _settings: Settings) -> anyhow::Result<()> {
                     Some(Update::Node(e)) => engine.on_node(*e, now),
                     Some(Update::Pod(e)) => engine.on_pod(*e, now),
                     Some(Update::Namespace(e)) => engine.on_namespace(*e, now),
+                    Some(Update::Service(e)) => engine.on_service(*e),
+                    Some(Update::ReplicaSet(e)) => engine.on_replica_set(*e),
                     None => bail!("the scheduler's watches ended"),
                 }
                 None

@@ -142,6 +142,19 @@ impl Selector {
         }
     }
 
+    /// This selector and the requirements of `other`, as upstream's
+    /// `selector.Add(other.Requirements()...)`: a selector that selects
+    /// nothing has no requirements to add.
+    pub fn and_requirements_of(self, other: &Selector) -> Self {
+        match (self, other) {
+            (Selector::All(mut reqs), Selector::All(more)) => {
+                reqs.extend(more.iter().cloned());
+                Selector::All(reqs)
+            }
+            (s, _) => s,
+        }
+    }
+
     pub fn matches(&self, labels: &Labels) -> bool {
         match self {
             Selector::Nothing => false,

@@ -56,6 +56,26 @@ impl Cluster {
         self
     }
 
+    /// With a Service in `namespace` whose selector is `selector`.
+    pub fn with_service(mut self, namespace: &str, name: &str, selector: Value) -> Self {
+        let svc = json!({"metadata": {"name": name, "namespace": namespace},
+                         "spec": {"selector": selector}});
+        self.cache
+            .workloads
+            .set_service(&serde_json::from_value(svc).unwrap());
+        self
+    }
+
+    /// With a ReplicaSet in `default` whose selector is `selector`.
+    pub fn with_replica_set(mut self, name: &str, selector: Value) -> Self {
+        let rs = json!({"metadata": {"name": name, "namespace": "default"},
+                        "spec": {"selector": selector, "template": {}}});
+        self.cache
+            .workloads
+            .set_replica_set(&serde_json::from_value(rs).unwrap());
+        self
+    }
+
     /// What a filter says of each node, in order; all pass when it stays out.
     pub fn filter<F>(&self, pod: &PodInfo, make: F) -> Vec<Verdict>
     where

@@ -1,6 +1,7 @@
 //! What the scheduler knows of the cluster: nodes, the pods placed on them
-//! (bound, or assumed while their binding is on its way), and namespace
-//! labels. Fed by the informers; read through a [`Snapshot`] per cycle.
+//! (bound, or assumed while their binding is on its way), namespace labels,
+//! and the selectors of Services and ReplicaSets (for default spreading).
+//! Fed by the informers; read through a [`Snapshot`] per cycle.
 //!
 //! A pod is assumed on its node as soon as it is chosen, so the next pod
 //! already sees its requests: a burst of pods never overcommits a node. The
@@ -10,6 +11,7 @@
 pub mod node_info;
 pub mod pod_info;
 pub mod snapshot;
+pub mod workloads;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use std::sync::Arc;
 use node_info::{NodeInfo, NodeView};
 use pod_info::{PodInfo, PodKey};
 pub use snapshot::Snapshot;
+use workloads::Workloads;
 
 use crate::scheduler::events::{ClusterEvent, NodeChange};
 use crate::scheduler::selector::Labels;
@@ -37,6 +40,7 @@ pub struct Cache {
     namespaces: HashMap<String, Labels>,
     /// Image name -> how many nodes have it.
     images: HashMap<String, usize>,
+    pub workloads: Workloads,
 }
 
 impl Cache {
@@ -168,7 +172,7 @@ impl Cache {
             .iter()
             .filter_map(|n| self.nodes.get(n))
             .collect();
-        Snapshot::new(nodes, &self.namespaces, &self.images)
+        Snapshot::new(nodes, &self.namespaces, &self.images, &self.workloads)
     }
 
     fn place(&mut self, pod: Arc<PodInfo>, node: String, assumed: bool) {

@@ -1,6 +1,6 @@
 //! A pod as the scheduler sees it: parsed once when it arrives (requests,
-//! ports, tolerations, affinity terms, spread constraints), so filtering
-//! and scoring never go back to the object.
+//! ports, tolerations, affinity terms, spread constraints, its controller),
+//! so filtering and scoring never go back to the object.
 
 use std::collections::{BTreeSet, hash_map::DefaultHasher};
 use std::hash::{Hash, Hasher};
@@ -118,6 +118,15 @@ impl SpreadConstraint {
     }
 }
 
+/// The owner reference marked controller: where upstream's
+/// `DefaultSelector` finds the pod's ReplicaSet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControllerRef {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+}
+
 /// A pod's `PodScheduled` condition, to leave an unchanged one alone.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScheduledCondition {
@@ -158,6 +167,7 @@ pub struct PodInfo {
     pub preferred_affinity: Vec<WeightedTerm>,
     pub preferred_anti_affinity: Vec<WeightedTerm>,
     pub spread: Vec<SpreadConstraint>,
+    pub controller: Option<ControllerRef>,
     /// Image names of init and app containers, tagged `:latest` when untagged.
     pub images: Vec<String>,
     /// Changes when the spec, labels or annotations do, not with the status:
@@ -259,6 +269,16 @@ impl PodInfo {
                 .flatten()
                 .map(|c| SpreadConstraint::new(&labels, c))
                 .collect(),
+            controller: meta
+                .owner_references
+                .iter()
+                .flatten()
+                .find(|o| o.controller == Some(true))
+                .map(|o| ControllerRef {
+                    api_version: o.api_version.clone(),
+                    kind: o.kind.clone(),
+                    name: o.name.clone(),
+                }),
             images: spec
                 .init_containers
                 .iter()

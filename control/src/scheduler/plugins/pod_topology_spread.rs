@@ -8,8 +8,16 @@
 //! Domains come from the nodes the pod could go to (its node affinity,
 //! and its tolerations when the constraint honours taints); nodes without
 //! every topology key of the pod's constraints hold no domain.
+//!
+//! A pod without constraints is scored by the system defaults
+//! (`defaults.rs`); those do not need every key on a node: a node without
+//! a zone label still counts for spreading by host.
 
+mod defaults;
+
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::ops::Deref;
 
 use crate::scheduler::cache::Snapshot;
 use crate::scheduler::cache::node_info::NodeInfo;
@@ -18,13 +26,12 @@ use crate::scheduler::framework::{Filter, MAX_NODE_SCORE, Score, Verdict};
 use crate::scheduler::plugins::Plugin;
 use crate::scheduler::selector::Selector;
 use crate::scheduler::taints;
+use defaults::HOSTNAME;
 
 const CONSTRAINTS: &str = "node(s) didn't match pod topology spread constraints";
 const MISSING_LABEL: &str =
     "node(s) didn't match pod topology spread constraints (missing required label)";
-const HOSTNAME: &str = "kubernetes.io/hostname";
-
-fn has_keys(node: &NodeInfo, constraints: &[&SpreadConstraint]) -> bool {
+fn has_keys<C: Deref<Target = SpreadConstraint>>(node: &NodeInfo, constraints: &[C]) -> bool {
     constraints
         .iter()
         .all(|c| node.labels().contains_key(&c.topology_key))
@@ -107,7 +114,7 @@ impl Filter for SpreadFilter<'_> {
 
 struct SpreadScore<'a> {
     pod: &'a PodInfo,
-    constraints: Vec<&'a SpreadConstraint>,
+    constraints: Vec<Cow<'a, SpreadConstraint>>,
     /// Nodes that lack a topology key: scored 0.
     ignored: HashSet<&'a str>,
     /// Per constraint: matching pods per domain among the candidate nodes'
@@ -122,22 +129,30 @@ pub fn score<'a>(
     snap: &Snapshot<'a>,
     nodes: &[&'a NodeInfo],
 ) -> Option<Box<dyn Score + 'a>> {
-    let constraints: Vec<&SpreadConstraint> = pod.spread.iter().filter(|c| !c.hard).collect();
+    // The defaults, for a pod naming no constraints at all, do not require
+    // every key: a node lacking one still adds a domain "" to that key's
+    // weight (upstream's label lookup gives ""), and is scored for the rest.
+    let (constraints, require_all): (Vec<Cow<SpreadConstraint>>, bool) = if pod.spread.is_empty() {
+        let defaults = defaults::constraints(pod, snap);
+        (defaults.into_iter().map(Cow::Owned).collect(), false)
+    } else {
+        let soft = pod.spread.iter().filter(|c| !c.hard);
+        (soft.map(Cow::Borrowed).collect(), true)
+    };
     if constraints.is_empty() {
         return None;
     }
+    let value = |node: &'a NodeInfo, key: &str| node.labels().get(key).map_or("", String::as_str);
     let mut ignored = HashSet::new();
     let mut counts: Vec<HashMap<&str, i64>> = vec![HashMap::new(); constraints.len()];
     for &node in nodes {
-        if !has_keys(node, &constraints) {
+        if require_all && !has_keys(node, &constraints) {
             ignored.insert(node.name());
             continue;
         }
         for (i, c) in constraints.iter().enumerate() {
             if c.topology_key != HOSTNAME {
-                counts[i]
-                    .entry(node.labels()[&c.topology_key].as_str())
-                    .or_insert(0);
+                counts[i].entry(value(node, &c.topology_key)).or_insert(0);
             }
         }
     }
@@ -153,12 +168,16 @@ pub fn score<'a>(
             ((size + 2) as f64).ln()
         })
         .collect();
-    for &node in snap.nodes.iter().filter(|n| has_keys(n, &constraints)) {
+    let counted = snap
+        .nodes
+        .iter()
+        .filter(|n| !require_all || has_keys(n, &constraints));
+    for &node in counted {
         for (i, c) in constraints.iter().enumerate() {
             if !eligible(pod, c, node) {
                 continue;
             }
-            if let Some(n) = counts[i].get_mut(node.labels()[&c.topology_key].as_str()) {
+            if let Some(n) = counts[i].get_mut(value(node, &c.topology_key)) {
                 *n += matching(node, &c.selector, &pod.namespace);
             }
         }
@@ -352,5 +371,128 @@ mod tests {
         let by_zone = web("p", json!([constraint(ZONE, 1, "ScheduleAnyway")]));
         assert_eq!(c.score(&by_zone, score).unwrap(), vec![0, 0, 100, 0]);
         assert!(c.score(&web("p", json!(null)), score).is_none());
+    }
+
+    /// A pod of app `web` naming no constraints, owned by `owner` when given.
+    fn replica(name: &str, namespace: &str, owner: Option<&str>) -> PodInfo {
+        let refs = owner.map(|o| {
+            json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": o,
+                    "uid": "rs", "controller": true}])
+        });
+        pod(json!({"metadata": {"name": name, "namespace": namespace,
+                   "labels": {"app": "web"}, "ownerReferences": refs}}))
+    }
+
+    /// a holds two web pods, b one.
+    fn busy() -> Cluster {
+        cluster()
+            .with_pod("a", web("w1", json!(null)))
+            .with_pod("a", web("w2", json!(null)))
+            .with_pod("b", web("w3", json!(null)))
+    }
+
+    #[test]
+    fn defaults_select_by_services_and_the_owning_replica_set() {
+        let app_web = json!({"app": "web"});
+        let by_rs = json!({"matchLabels": {"app": "web"}});
+        // Hosts hold 2, 1, 0, 0 (weight ln 6, skew 3); zones z1 3, z2 0
+        // and d's none (weight ln 5 for three domains, skew 5). d has no
+        // zone: by host alone. Raw 14, 13, 6, 2.
+        let spread = Some(vec![14, 21, 71, 100]);
+        let cases = [
+            (
+                "a Service",
+                busy().with_service("default", "s", app_web.clone()),
+                None,
+                spread.clone(),
+            ),
+            (
+                "the owning ReplicaSet",
+                busy().with_replica_set("rs", by_rs.clone()),
+                Some("rs"),
+                spread,
+            ),
+            ("nothing selects it", busy(), Some("rs"), None),
+            (
+                "another namespace's Service",
+                busy().with_service("other", "s", app_web.clone()),
+                None,
+                None,
+            ),
+            (
+                "a Service for other pods",
+                busy().with_service("default", "s", json!({"app": "db"})),
+                None,
+                None,
+            ),
+            (
+                "another ReplicaSet",
+                busy().with_replica_set("rs", by_rs),
+                Some("other"),
+                None,
+            ),
+        ];
+        for (what, c, owner, want) in cases {
+            assert_eq!(
+                c.score(&replica("p", "default", owner), score),
+                want,
+                "{what}"
+            );
+        }
+        // A pod with constraints of its own gets no defaults.
+        let c = busy().with_service("default", "s", app_web);
+        let own = web("p", json!([constraint(ZONE, 1, "DoNotSchedule")]));
+        assert!(c.score(&own, score).is_none());
+    }
+
+    #[test]
+    fn defaults_still_spread_over_nodes_without_a_zone() {
+        // The same constraints named by the pod need both keys: d, without
+        // a zone, is left out (0). Defaults score it by host alone.
+        let c = busy().with_service("default", "s", json!({"app": "web"}));
+        let own = json!([
+            constraint(HOSTNAME, 3, "ScheduleAnyway"),
+            constraint(ZONE, 5, "ScheduleAnyway")
+        ]);
+        assert_eq!(
+            c.score(&web("p", own), score).unwrap(),
+            vec![46, 53, 100, 0]
+        );
+        assert_eq!(
+            c.score(&replica("p", "default", None), score).unwrap(),
+            vec![14, 21, 71, 100]
+        );
+
+        // No node has a zone: hosts alone, 2, 1, 0 web pods.
+        let host =
+            |name: &str| node_from(json!({"metadata": {"name": name, "labels": {HOSTNAME: name}}}));
+        let c = Cluster::new(vec![host("a"), host("b"), host("c")])
+            .with_pod("a", web("w1", json!(null)))
+            .with_pod("a", web("w2", json!(null)))
+            .with_pod("b", web("w3", json!(null)))
+            .with_service("default", "s", json!({"app": "web"}));
+        // Weight ln 5: raw round(2 w + 2) = 5, round(w + 2) = 4, 2.
+        assert_eq!(
+            c.score(&replica("p", "default", None), score).unwrap(),
+            vec![40, 60, 100]
+        );
+    }
+
+    #[test]
+    fn defaults_prefer_nodes_with_fewer_matching_pods() {
+        // Only web pods of its namespace count: db pods on b and a web pod
+        // of another namespace on c do not.
+        let db = |name: &str| pod(json!({"metadata": {"name": name, "labels": {"app": "db"}}}));
+        let c = cluster()
+            .with_pod("a", web("w1", json!(null)))
+            .with_pod("b", db("d1"))
+            .with_pod("b", db("d2"))
+            .with_pod("c", replica("w2", "other", None))
+            .with_service("default", "s", json!({"app": "web"}));
+        // Raw: a 9 (its host and zone), b 8 (its zone), c 6, d 2.
+        assert_eq!(
+            c.score(&replica("p", "default", None), score).unwrap(),
+            vec![22, 33, 55, 100]
+        );
     }
 }
