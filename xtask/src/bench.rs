@@ -2,7 +2,8 @@
 //! default, `cargo xtask bench api` for the API server and the programming
 //! latency from an API write to the eBPF map, `cargo xtask bench scheduler`
 //! for scheduling throughput, `cargo xtask bench pods` for pod-to-pod
-//! networking in each routing mode.
+//! networking in each routing mode, `cargo xtask bench node` for pod startup
+//! and the node components' memory.
 
 use std::{ffi::OsString, process::Command};
 
@@ -18,6 +19,7 @@ pub fn bench(args: &[OsString]) -> Result<()> {
         Some("api") => ("skiff-bench-api", &args[1..]),
         Some("scheduler") => ("skiff-bench-sched", &args[1..]),
         Some("pods") => ("skiff-bench-pods", &args[1..]),
+        Some("node") => ("skiff-bench-node", &args[1..]),
         _ => ("skiff-bench", args),
     };
     let mut cmd = Command::new(bin_dir.join(bin));
