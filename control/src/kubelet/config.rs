@@ -45,6 +45,10 @@ pub struct Config {
     /// Most pods this node runs.
     #[arg(long, default_value_t = 110)]
     pub max_pods: u32,
+    /// How many pods are set up (sandbox and first containers) at once; the
+    /// others wait their turn in arrival order [default: the number of CPUs].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallel_pod_starts: Option<u32>,
     /// How often the node Lease is renewed (seconds).
     #[arg(long, default_value_t = 10)]
     pub lease_renew_interval: u64,
@@ -60,6 +64,13 @@ impl Config {
                 .map(|h| h.trim().to_lowercase())
                 .unwrap_or_else(|_| "localhost".to_owned())
         })
+    }
+
+    pub fn parallel_pod_starts(&self) -> usize {
+        self.parallel_pod_starts.map_or_else(
+            || std::thread::available_parallelism().map_or(1, |n| n.get()),
+            |n| n as usize,
+        )
     }
 
     pub fn lease_renew(&self) -> Duration {

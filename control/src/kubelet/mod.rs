@@ -24,6 +24,8 @@ pub struct Ctx {
     pub cfg: Arc<Config>,
     pub node: String,
     pub events: Events,
+    /// Turns for pods being set up (`--parallel-pod-starts`).
+    pub starts: Arc<tokio::sync::Semaphore>,
 }
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
@@ -39,6 +41,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let ctx = Ctx {
+        starts: Arc::new(tokio::sync::Semaphore::new(cfg.parallel_pod_starts())),
         events: Events::spawn(client.clone()),
         client: client.clone(),
         cri: cri.clone(),

@@ -136,6 +136,13 @@ impl Worker {
             self.report(pod, &rt, None).await;
             return wait;
         }
+        // Pods being set up take turns, a few at a time in arrival order:
+        // on a busy node the first ones are up sooner, and the last no
+        // later than if all had started at once.
+        let _turn = match rt.ready_sandbox() {
+            None => self.ctx.starts.clone().acquire_owned().await.ok(),
+            Some(_) => None,
+        };
         let (sandbox_id, sandbox_config) = match rt.ready_sandbox() {
             Some(s) => {
                 let attempt = s.metadata.as_ref().map_or(0, |m| m.attempt);
@@ -476,6 +483,16 @@ impl Worker {
                     id = started.id,
                     "started"
                 );
+                // Probed (or ready, without probes) from now: the status
+                // written at the end of this pass already says so.
+                let regular = pod
+                    .spec
+                    .iter()
+                    .any(|s| s.containers.iter().any(|x| x.name == c.name));
+                if regular {
+                    let pod_ip = self.pod_ips.1.first().cloned();
+                    self.probes.watch(&self.ctx, &started.id, c, pod_ip);
+                }
                 RESYNC_BUSY
             }
             Err(f) => {
