@@ -15,6 +15,10 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use serde_json::Value;
 
 use super::registry;
+
+/// A node that does not accept a connection by then is reported as down,
+/// rather than leaving `kubectl logs` waiting on the kernel's timeout.
+const KUBELET_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 use super::routes::AppState;
 use super::status::status;
 
@@ -210,9 +214,11 @@ async fn to_kubelet(
             &format!("the kubelet at {address}:{port} cannot be reached: {e}"),
         )
     };
-    let tcp = match tokio::net::TcpStream::connect((address, port)).await {
-        Ok(t) => t,
-        Err(e) => return unreachable(e.to_string()),
+    let connect = tokio::net::TcpStream::connect((address, port));
+    let tcp = match tokio::time::timeout(KUBELET_CONNECT_TIMEOUT, connect).await {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => return unreachable(e.to_string()),
+        Err(_) => return unreachable(format!("no answer in {}s", KUBELET_CONNECT_TIMEOUT.as_secs())),
     };
     let Ok(server_name) = ServerName::try_from(address.to_owned()) else {
         return unreachable("not an address".into());

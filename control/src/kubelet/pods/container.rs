@@ -32,7 +32,7 @@ pub async fn start(
     sandbox_id: &str,
     sandbox: &PodSandboxConfig,
     attempt: u32,
-    vols: &HashMap<String, PathBuf>,
+    vols: &HashMap<String, volumes::Prepared>,
     pod_ips: &[String],
 ) -> Result<Started, Failure> {
     let image_ref = images::ensure(&ctx.cri, c).await?;

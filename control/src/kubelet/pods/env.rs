@@ -98,38 +98,82 @@ fn key(
     }
 }
 
+/// A ConfigMap's keys as text (binaryData as UTF-8, lossily: for env).
 pub async fn config_map(
     ctx: &Ctx,
     ns: &str,
     name: &str,
     optional: bool,
 ) -> anyhow::Result<Option<BTreeMap<String, String>>> {
+    Ok(config_map_bytes(ctx, ns, name, optional).await?.map(lossy))
+}
+
+/// A ConfigMap's keys as bytes, binaryData included: for volumes.
+pub async fn config_map_bytes(
+    ctx: &Ctx,
+    ns: &str,
+    name: &str,
+    optional: bool,
+) -> anyhow::Result<Option<BTreeMap<String, Vec<u8>>>> {
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
     match api.get_opt(name).await.context("reading a ConfigMap")? {
-        Some(cm) => Ok(Some(cm.data.unwrap_or_default())),
+        Some(cm) => {
+            let mut out: BTreeMap<String, Vec<u8>> = cm
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.into_bytes()))
+                .collect();
+            for (k, v) in cm.binary_data.unwrap_or_default() {
+                out.insert(k, v.0);
+            }
+            Ok(Some(out))
+        }
         None if optional => Ok(None),
         None => bail!("configmap \"{name}\" not found"),
     }
 }
 
+/// A Secret's keys as text (for env).
 pub async fn secret(
     ctx: &Ctx,
     ns: &str,
     name: &str,
     optional: bool,
 ) -> anyhow::Result<Option<BTreeMap<String, String>>> {
+    Ok(secret_bytes(ctx, ns, name, optional).await?.map(lossy))
+}
+
+/// A Secret's keys as bytes, as they are (for volumes: keystores, DER keys).
+pub async fn secret_bytes(
+    ctx: &Ctx,
+    ns: &str,
+    name: &str,
+    optional: bool,
+) -> anyhow::Result<Option<BTreeMap<String, Vec<u8>>>> {
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     match api.get_opt(name).await.context("reading a Secret")? {
         Some(s) => {
-            let mut out: BTreeMap<String, String> = s.string_data.unwrap_or_default();
+            let mut out: BTreeMap<String, Vec<u8>> = s
+                .string_data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.into_bytes()))
+                .collect();
             for (k, v) in s.data.unwrap_or_default() {
-                out.insert(k, String::from_utf8_lossy(&v.0).into_owned());
+                out.insert(k, v.0);
             }
             Ok(Some(out))
         }
         None if optional => Ok(None),
         None => bail!("secret \"{name}\" not found"),
     }
+}
+
+fn lossy(map: BTreeMap<String, Vec<u8>>) -> BTreeMap<String, String> {
+    map.into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+        .collect()
 }
 
 /// The downward API's fields.

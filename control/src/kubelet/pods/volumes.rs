@@ -3,7 +3,7 @@
 //! directory under `<root>/pods/<uid>/volumes` that containers mount.
 
 use std::collections::{BTreeMap, HashMap};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
@@ -22,12 +22,21 @@ pub fn pod_dir(ctx: &Ctx, uid: &str) -> PathBuf {
     ctx.cfg.pods_root().join(uid)
 }
 
-/// Host paths of the pod's volumes by name, written (or refreshed) now.
+/// A volume ready on the node.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub path: PathBuf,
+    /// Written by the kubelet (configMap, secret, downwardAPI, projected):
+    /// containers always mount it read-only, as upstream's do.
+    pub read_only: bool,
+}
+
+/// The pod's volumes by name, written (or refreshed) now.
 pub async fn prepare(
     ctx: &Ctx,
     pod: &Pod,
     pod_ips: &[String],
-) -> anyhow::Result<HashMap<String, PathBuf>> {
+) -> anyhow::Result<HashMap<String, Prepared>> {
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let base = pod_dir(ctx, &uid).join("volumes");
     let mut out = HashMap::new();
@@ -35,7 +44,11 @@ pub async fn prepare(
         let path = one(ctx, pod, v, &base, pod_ips)
             .await
             .with_context(|| format!("MountVolume.SetUp failed for volume \"{}\"", v.name))?;
-        out.insert(v.name.clone(), path);
+        let read_only = v.config_map.is_some()
+            || v.secret.is_some()
+            || v.downward_api.is_some()
+            || v.projected.is_some();
+        out.insert(v.name.clone(), Prepared { path, read_only });
     }
     Ok(out)
 }
@@ -77,7 +90,7 @@ async fn one(
     let d;
     if let Some(cm) = &v.config_map {
         d = dir("configmap");
-        let data = env::config_map(ctx, &ns, &cm.name, cm.optional == Some(true)).await?;
+        let data = env::config_map_bytes(ctx, &ns, &cm.name, cm.optional == Some(true)).await?;
         add_keys(
             &mut files,
             data,
@@ -90,7 +103,7 @@ async fn one(
     } else if let Some(s) = &v.secret {
         d = dir("secret");
         let name = s.secret_name.clone().unwrap_or_default();
-        let data = env::secret(ctx, &ns, &name, s.optional == Some(true)).await?;
+        let data = env::secret_bytes(ctx, &ns, &name, s.optional == Some(true)).await?;
         add_keys(
             &mut files,
             data,
@@ -115,7 +128,7 @@ async fn one(
         for source in p.sources.iter().flatten() {
             if let Some(cm) = &source.config_map {
                 let opt = cm.optional == Some(true);
-                let data = env::config_map(ctx, &ns, &cm.name, opt).await?;
+                let data = env::config_map_bytes(ctx, &ns, &cm.name, opt).await?;
                 add_keys(
                     &mut files,
                     data,
@@ -128,7 +141,7 @@ async fn one(
             }
             if let Some(s) = &source.secret {
                 let opt = s.optional == Some(true);
-                let data = env::secret(ctx, &ns, &s.name, opt).await?;
+                let data = env::secret_bytes(ctx, &ns, &s.name, opt).await?;
                 add_keys(
                     &mut files,
                     data,
@@ -169,7 +182,7 @@ fn mode(m: Option<i32>) -> u32 {
 
 fn add_keys(
     files: &mut BTreeMap<String, (Vec<u8>, u32)>,
-    data: Option<BTreeMap<String, String>>,
+    data: Option<BTreeMap<String, Vec<u8>>>,
     items: &Option<Vec<KeyToPath>>,
     default_mode: Option<i32>,
     optional: bool,
@@ -184,7 +197,7 @@ fn add_keys(
                     Some(v) => {
                         files.insert(
                             item.path.clone(),
-                            (v.clone().into_bytes(), mode(item.mode.or(default_mode))),
+                            (v.clone(), mode(item.mode.or(default_mode))),
                         );
                     }
                     None if optional => {}
@@ -194,7 +207,7 @@ fn add_keys(
         }
         None => {
             for (k, v) in data {
-                files.insert(k, (v.into_bytes(), mode(default_mode)));
+                files.insert(k, (v, mode(default_mode)));
             }
         }
     }
@@ -276,13 +289,25 @@ fn write_files(dir: &Path, files: &BTreeMap<String, (Vec<u8>, u32)>) -> anyhow::
         let path = dir.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
+            inside(dir, parent)?;
         }
-        if std::fs::read(&path).is_ok_and(|old| &old == bytes) {
+        // Only a regular file is read back or replaced: a link or a pipe
+        // left in the volume is never followed.
+        let regular = std::fs::symlink_metadata(&path).map(|m| m.file_type().is_file());
+        if regular.as_ref().is_ok_and(|r| *r) && std::fs::read(&path).is_ok_and(|old| &old == bytes)
+        {
             continue;
         }
         let tmp = path.with_extension("skiff-tmp");
-        std::fs::write(&tmp, bytes)?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(*mode))?;
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(*mode)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        std::io::Write::write_all(&mut f, bytes)?;
+        f.set_permissions(std::fs::Permissions::from_mode(*mode))?;
         std::fs::rename(&tmp, &path)?;
     }
     if let Ok(entries) = std::fs::read_dir(dir) {
@@ -292,6 +317,17 @@ fn write_files(dir: &Path, files: &BTreeMap<String, (Vec<u8>, u32)>) -> anyhow::
                 let _ = std::fs::remove_file(e.path());
             }
         }
+    }
+    Ok(())
+}
+
+/// Fails unless `path` (which exists) resolves to a place inside `base`:
+/// links in a volume must not lead the kubelet or a mount out of it.
+fn inside(base: &Path, path: &Path) -> anyhow::Result<()> {
+    let base = base.canonicalize()?;
+    let real = path.canonicalize()?;
+    if !real.starts_with(&base) {
+        bail!("{} leads out of its volume (to {})", path.display(), real.display());
     }
     Ok(())
 }
@@ -328,7 +364,7 @@ fn host_path(path: &str, kind: &str) -> anyhow::Result<PathBuf> {
 
 /// A container's mounts from its volumeMounts (subPath included).
 pub fn mounts(
-    volumes: &HashMap<String, PathBuf>,
+    volumes: &HashMap<String, Prepared>,
     list: &[VolumeMount],
 ) -> anyhow::Result<Vec<k8s_cri::v1::Mount>> {
     list.iter()
@@ -341,18 +377,23 @@ pub fn mounts(
                     if sub.split('/').any(|p| p == "..") || sub.starts_with('/') {
                         bail!("subPath {sub} must be relative and stay inside the volume");
                     }
-                    let p = base.join(sub);
+                    let p = base.path.join(sub);
+                    // The part that exists must stay inside the volume
+                    // before anything is made below it, and after.
+                    let existing = p.ancestors().find(|a| a.exists()).unwrap_or(&base.path);
+                    inside(&base.path, existing)?;
                     if !p.exists() {
                         std::fs::create_dir_all(&p)?;
                     }
+                    inside(&base.path, &p)?;
                     p
                 }
-                None => base.clone(),
+                None => base.path.clone(),
             };
             Ok(k8s_cri::v1::Mount {
                 container_path: m.mount_path.clone(),
                 host_path: host.to_string_lossy().into_owned(),
-                readonly: m.read_only == Some(true),
+                readonly: m.read_only == Some(true) || base.read_only,
                 ..Default::default()
             })
         })

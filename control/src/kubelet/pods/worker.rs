@@ -39,11 +39,13 @@ pub struct Worker {
     backoff: Backoff,
     /// Why a container (by name) is not running, when it is not.
     waiting: HashMap<String, Failure>,
-    volumes: Option<(HashMap<String, PathBuf>, Instant)>,
+    volumes: Option<(HashMap<String, volumes::Prepared>, Instant)>,
     pod_ips: (String, Vec<String>),
     last_status: Option<serde_json::Value>,
     /// The pod reached Succeeded or Failed: nothing runs again.
     finished: bool,
+    /// Per container name, the attempt after the highest the runtime holds.
+    next_attempt: HashMap<String, u32>,
 }
 
 impl Worker {
@@ -58,6 +60,7 @@ impl Worker {
             pod_ips: Default::default(),
             last_status: None,
             finished: false,
+            next_attempt: HashMap::new(),
         }
     }
 
@@ -69,14 +72,23 @@ impl Worker {
                 None => {
                     // Gone from the API (force-deleted): stop what runs.
                     if let Some(pod) = last {
-                        self.terminate(&pod).await;
+                        while !self.terminate(&pod).await {
+                            tokio::time::sleep(RESYNC).await;
+                        }
                     }
                     return;
                 }
                 Some(pod) if pod.metadata.deletion_timestamp.is_some() => {
-                    self.terminate(&pod).await;
-                    self.remove_object(&pod).await;
-                    return;
+                    // The object goes only once nothing of the pod is left
+                    // running; until then the deletion is tried again.
+                    if self.terminate(&pod).await && self.remove_object(&pod).await {
+                        return;
+                    }
+                    last = Some(pod);
+                    tokio::select! {
+                        changed = self.rx.changed() => if changed.is_err() { return },
+                        _ = tokio::time::sleep(RESYNC) => {}
+                    }
                 }
                 Some(pod) => {
                     let next = self.sync(&pod).await;
@@ -126,6 +138,27 @@ impl Worker {
                 return RESYNC;
             }
         };
+        self.next_attempt = rt
+            .containers
+            .iter()
+            .map(|(name, list)| {
+                let next = list
+                    .iter()
+                    .filter_map(|c| c.metadata.as_ref())
+                    .map(|m| m.attempt + 1)
+                    .max()
+                    .unwrap_or(0);
+                (name.clone(), next)
+            })
+            .collect();
+        // A pod that finished stays so, also for a restarted kubelet: its
+        // containers never run again.
+        if matches!(
+            pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+            Some("Succeeded" | "Failed")
+        ) {
+            self.finished = true;
+        }
         if self.finished {
             if let Some(s) = rt.ready_sandbox() {
                 let _ = sandbox::stop(&self.ctx.cri, &s.id).await;
@@ -133,7 +166,10 @@ impl Worker {
             return RESYNC * 5;
         }
         if let Err(wait) = self.ensure_volumes(pod).await {
-            self.report(pod, &rt, None).await;
+            // Nothing new starts without its volumes; what runs is reported
+            // as it is.
+            let sandbox = rt.ready_sandbox().map(|s| s.id.clone());
+            self.report(pod, &rt, sandbox.as_deref()).await;
             return wait;
         }
         // Pods being set up take turns, a few at a time in arrival order:
@@ -191,7 +227,10 @@ impl Worker {
                         );
                     }
                 }
-                Some(_) => next = RESYNC_BUSY,
+                Some(l) if l.state == CriState::ContainerRunning as i32 => next = RESYNC_BUSY,
+                Some(l) => {
+                    next = next.min(self.replace_stale(pod, c, l, &sandbox_id, &sandbox_config).await)
+                }
                 None => {
                     next = next.min(self.start(pod, c, &sandbox_id, &sandbox_config, None).await)
                 }
@@ -387,7 +426,9 @@ impl Worker {
             };
         }
         if latest.state != CriState::ContainerExited as i32 {
-            return RESYNC_BUSY;
+            return self
+                .replace_stale(pod, c, latest, sandbox_id, sandbox_config)
+                .await;
         }
         let exit = self.exit_code(Some(latest)).await.unwrap_or(-1);
         let restart = match policy {
@@ -401,6 +442,29 @@ impl Worker {
         }
         self.start(pod, c, sandbox_id, sandbox_config, Some(latest))
             .await
+    }
+
+    /// A container created but never started (the kubelet stopped between
+    /// the two: a pass creates and starts in one go), or in an unknown
+    /// state: removed and made again.
+    async fn replace_stale(
+        &mut self,
+        pod: &Pod,
+        c: &Container,
+        stale: &CriContainer,
+        sandbox_id: &str,
+        sandbox_config: &k8s_cri::v1::PodSandboxConfig,
+    ) -> Duration {
+        let _ = self
+            .ctx
+            .cri
+            .runtime
+            .clone()
+            .remove_container(RemoveContainerRequest {
+                container_id: stale.id.clone(),
+            })
+            .await;
+        self.start(pod, c, sandbox_id, sandbox_config, Some(stale)).await
     }
 
     /// Creates and starts `c` (again, after `previous`), unless it is
@@ -443,9 +507,12 @@ impl Worker {
             self.waiting.insert(c.name.clone(), failure);
             return rem;
         }
+        // Counted over every sandbox the pod had: restarts (and log file names)
+        // go on when the sandbox is made again.
         let attempt = previous
             .and_then(|p| p.metadata.as_ref())
-            .map_or(0, |m| m.attempt + 1);
+            .map_or(0, |m| m.attempt + 1)
+            .max(self.next_attempt.get(&c.name).copied().unwrap_or(0));
         let volumes = self
             .volumes
             .as_ref()
@@ -629,15 +696,16 @@ impl Worker {
     /// Stops every container with the pod's grace period (stop signal, then
     /// SIGKILL), then the sandbox (its network goes), then the pod's cgroup,
     /// volumes and logs.
-    async fn terminate(&mut self, pod: &Pod) {
+    /// Returns whether nothing of the pod is left in the runtime.
+    async fn terminate(&mut self, pod: &Pod) -> bool {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let grace = grace(pod);
         let Ok(rt) = PodRuntime::read(&self.ctx.cri, &uid).await else {
             warn!(
                 pod = Self::pod_name(pod),
-                "cannot read the runtime to stop the pod"
+                "cannot read the runtime to stop the pod (retrying)"
             );
-            return;
+            return false;
         };
         let running: Vec<_> = rt.running().collect();
         if !running.is_empty() {
@@ -681,24 +749,31 @@ impl Worker {
                 );
             }
         }
+        let mut clean = true;
         for s in &rt.sandboxes {
             if let Err(e) = sandbox::remove(&self.ctx.cri, &s.id).await {
+                clean = false;
                 warn!(
                     pod = Self::pod_name(pod),
-                    "removing the sandbox: {}",
+                    "removing the sandbox (retrying): {}",
                     e.message()
                 );
             }
+        }
+        if !clean {
+            return false;
         }
         self.probes.retain(&[]);
         cgroups::remove(&cgroups::pod_parent(&self.ctx.cfg.cgroup_root, &uid));
         volumes::remove(&self.ctx, &uid);
         let _ = std::fs::remove_dir_all(sandbox::log_dir(&self.ctx, pod));
         info!(pod = Self::pod_name(pod), "pod stopped and cleaned up");
+        true
     }
 
     /// The last step of a graceful deletion: the object goes, for this uid only.
-    async fn remove_object(&self, pod: &Pod) {
+    /// Whether the object is gone (or is another pod's now).
+    async fn remove_object(&self, pod: &Pod) -> bool {
         let api: Api<Pod> = Api::namespaced(
             self.ctx.client.clone(),
             pod.metadata.namespace.as_deref().unwrap_or("default"),
@@ -715,9 +790,12 @@ impl Worker {
             .delete(pod.metadata.name.as_deref().unwrap_or_default(), &params)
             .await
         {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
-            Err(e) => warn!(pod = Self::pod_name(pod), "removing the pod object: {e}"),
+            Ok(_) => true,
+            Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => true,
+            Err(e) => {
+                warn!(pod = Self::pod_name(pod), "removing the pod object (retrying): {e}");
+                false
+            }
         }
     }
 }

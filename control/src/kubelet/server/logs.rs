@@ -126,8 +126,12 @@ pub async fn serve(
         lines.drain(..lines.len().saturating_sub(n));
     }
     let mut first: String = lines.concat();
-    if let Some(limit) = o.limit {
-        first.truncate(limit);
+    if let Some(limit) = o.limit
+        && limit < first.len()
+    {
+        // limitBytes may fall inside a character: cut before it.
+        let cut = (0..=limit).rev().find(|i| first.is_char_boundary(*i)).unwrap_or(0);
+        first.truncate(cut);
     }
     if !o.follow {
         return ([("content-type", "text/plain")], first).into_response();
