@@ -22,6 +22,7 @@ apiVersion: v1
 kind: Secret
 metadata: {name: sec, namespace: default}
 stringData: {token: s3cret}
+data: {bin: /wA=}
 ---
 apiVersion: v1
 kind: Pod
@@ -197,6 +198,11 @@ fn a_pod_runs_as_its_spec_says() {
 
     assert_eq!(exec(&c, "spec-pod", "cat /etc/cfg/greeting"), "hello");
     assert_eq!(exec(&c, "spec-pod", "cat /etc/sec/token"), "s3cret");
+    // Binary data arrives as its bytes (0xff 0x00), not as mangled text.
+    assert_eq!(exec(&c, "spec-pod", "wc -c < /etc/sec/bin").trim(), "2");
+    // Volumes the kubelet writes are read-only to the container.
+    let write = c.kubectl(&["exec", "spec-pod", "--", "sh", "-c", "echo x > /etc/cfg/greeting"]);
+    assert!(!write.status.success(), "a configMap volume was writable");
     assert_eq!(
         exec(&c, "spec-pod", "cat /var/run/api/labels"),
         "tier=\"web\""
@@ -300,6 +306,25 @@ spec:
         "true",
         "localhost/skiff/missing:1",
     ));
+    // A subPath that a link in the volume leads out of it is refused.
+    c.apply(&format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: escape, namespace: default}}
+spec:
+  terminationGracePeriodSeconds: 1
+  initContainers:
+  - name: link
+    image: {DEMO}
+    command: ["busybox", "ln", "-s", "/", "/data/esc"]
+    volumeMounts: [{{name: data, mountPath: /data}}]
+  containers:
+  - name: main
+    image: {DEMO}
+    volumeMounts: [{{name: data, mountPath: /host-root, subPath: esc}}]
+  volumes: [{{name: data, emptyDir: {{}}}}]
+"#
+    ));
 
     let crashed = c.wait_until(
         "crasher in CrashLoopBackOff",
@@ -367,6 +392,14 @@ spec:
         .unwrap_or_default()
         .to_owned();
     assert!(message.contains("localhost/skiff/missing:1"), "{message}");
+    let escape = c.wait_until("escape refused", Duration::from_secs(60), |c| {
+        let p = c.get_json(&["pod", "escape"])?;
+        (waiting_reason(&p).as_deref() == Some("CreateContainerConfigError")).then_some(p)
+    });
+    let refusal = escape["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(refusal.contains("leads out of its volume"), "{refusal}");
     c.wait_until(
         "missing in ImagePullBackOff",
         Duration::from_secs(60),
