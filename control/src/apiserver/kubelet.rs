@@ -218,7 +218,12 @@ async fn to_kubelet(
     let tcp = match tokio::time::timeout(KUBELET_CONNECT_TIMEOUT, connect).await {
         Ok(Ok(t)) => t,
         Ok(Err(e)) => return unreachable(e.to_string()),
-        Err(_) => return unreachable(format!("no answer in {}s", KUBELET_CONNECT_TIMEOUT.as_secs())),
+        Err(_) => {
+            return unreachable(format!(
+                "no answer in {}s",
+                KUBELET_CONNECT_TIMEOUT.as_secs()
+            ));
+        }
     };
     let Ok(server_name) = ServerName::try_from(address.to_owned()) else {
         return unreachable("not an address".into());

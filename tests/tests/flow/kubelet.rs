@@ -201,7 +201,14 @@ fn a_pod_runs_as_its_spec_says() {
     // Binary data arrives as its bytes (0xff 0x00), not as mangled text.
     assert_eq!(exec(&c, "spec-pod", "wc -c < /etc/sec/bin").trim(), "2");
     // Volumes the kubelet writes are read-only to the container.
-    let write = c.kubectl(&["exec", "spec-pod", "--", "sh", "-c", "echo x > /etc/cfg/greeting"]);
+    let write = c.kubectl(&[
+        "exec",
+        "spec-pod",
+        "--",
+        "sh",
+        "-c",
+        "echo x > /etc/cfg/greeting",
+    ]);
     assert!(!write.status.success(), "a configMap volume was writable");
     assert_eq!(
         exec(&c, "spec-pod", "cat /var/run/api/labels"),

@@ -2,7 +2,6 @@
 //! security), created and started in the pod's sandbox; and stopping it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 
 use k8s_cri::v1::{
     Capability, ContainerConfig, ContainerMetadata, CreateContainerRequest, ImageSpec, KeyValue,

@@ -327,7 +327,11 @@ fn inside(base: &Path, path: &Path) -> anyhow::Result<()> {
     let base = base.canonicalize()?;
     let real = path.canonicalize()?;
     if !real.starts_with(&base) {
-        bail!("{} leads out of its volume (to {})", path.display(), real.display());
+        bail!(
+            "{} leads out of its volume (to {})",
+            path.display(),
+            real.display()
+        );
     }
     Ok(())
 }

@@ -4,7 +4,6 @@
 //! the pod is deleted.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use k8s_cri::v1::{
@@ -229,7 +228,10 @@ impl Worker {
                 }
                 Some(l) if l.state == CriState::ContainerRunning as i32 => next = RESYNC_BUSY,
                 Some(l) => {
-                    next = next.min(self.replace_stale(pod, c, l, &sandbox_id, &sandbox_config).await)
+                    next = next.min(
+                        self.replace_stale(pod, c, l, &sandbox_id, &sandbox_config)
+                            .await,
+                    )
                 }
                 None => {
                     next = next.min(self.start(pod, c, &sandbox_id, &sandbox_config, None).await)
@@ -464,7 +466,8 @@ impl Worker {
                 container_id: stale.id.clone(),
             })
             .await;
-        self.start(pod, c, sandbox_id, sandbox_config, Some(stale)).await
+        self.start(pod, c, sandbox_id, sandbox_config, Some(stale))
+            .await
     }
 
     /// Creates and starts `c` (again, after `previous`), unless it is
@@ -793,7 +796,10 @@ impl Worker {
             Ok(_) => true,
             Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => true,
             Err(e) => {
-                warn!(pod = Self::pod_name(pod), "removing the pod object (retrying): {e}");
+                warn!(
+                    pod = Self::pod_name(pod),
+                    "removing the pod object (retrying): {e}"
+                );
                 false
             }
         }

@@ -130,7 +130,10 @@ pub async fn serve(
         && limit < first.len()
     {
         // limitBytes may fall inside a character: cut before it.
-        let cut = (0..=limit).rev().find(|i| first.is_char_boundary(*i)).unwrap_or(0);
+        let cut = (0..=limit)
+            .rev()
+            .find(|i| first.is_char_boundary(*i))
+            .unwrap_or(0);
         first.truncate(cut);
     }
     if !o.follow {
