@@ -399,10 +399,20 @@ spec:
         .unwrap_or_default()
         .to_owned();
     assert!(message.contains("localhost/skiff/missing:1"), "{message}");
-    let escape = c.wait_until("escape refused", Duration::from_secs(60), |c| {
-        let p = c.get_json(&["pod", "escape"])?;
-        (waiting_reason(&p).as_deref() == Some("CreateContainerConfigError")).then_some(p)
-    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let escape = loop {
+        let p = pod(&c, "escape");
+        if waiting_reason(&p).as_deref() == Some("CreateContainerConfigError") {
+            break p;
+        }
+        if Instant::now() > deadline {
+            c.fail(&format!(
+                "the escaping subPath was not refused: {:#}",
+                p["status"]
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
     let refusal = escape["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
         .as_str()
         .unwrap_or_default();

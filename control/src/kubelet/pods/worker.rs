@@ -487,7 +487,17 @@ impl Worker {
                 .get(&c.name)
                 .is_some_and(|w| w.reason.contains("ImagePull"));
             let delay = self.backoff.delay(&c.name).as_secs();
-            let failure = if pull {
+            // A start that failed for its configuration keeps saying why
+            // while it waits, as upstream's CreateContainerConfigError does.
+            let config_error = self
+                .waiting
+                .get(&c.name)
+                .filter(|w| !matches!(w.reason.as_str(), "CrashLoopBackOff") && !pull)
+                .filter(|w| w.reason.contains("Error"))
+                .cloned();
+            let failure = if let Some(kept) = config_error {
+                kept
+            } else if pull {
                 Failure::new(
                     "ImagePullBackOff",
                     format!(
