@@ -193,7 +193,9 @@ fn main() {
          export KUBECONFIG={kc}\n  \
          kubectl get nodes -o wide\n  \
          kubectl get pods,services,endpointslices -o wide\n  \
-         kubectl scale deployment demo --replicas 5\n\
+         kubectl scale deployment demo --replicas 5\n  \
+         kubectl exec deploy/demo -- netprobe http {cluster_ip}:80 6   # from a pod, through the ClusterIP\n  \
+         kubectl logs deploy/demo\n\
          From {node_name}, balanced by its agent (a process in the node's cgroup):\n  \
          sh -c 'echo $$ > {procs}; exec nsenter --net=/run/netns/{ns} {probe} http {cluster_ip}:80 6'\n\
          The node's maps:\n  \
