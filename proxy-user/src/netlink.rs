@@ -248,13 +248,23 @@ impl Netlink {
             .scope(RouteScope::Link)
             .protocol(RouteProtocol::Other(protocol))
             .build();
+        self.replace_route(msg, || format!("{dst}/{prefix} dev {index}"))
+            .await
+    }
+
+    /// Adds the route, replacing one with the same destination.
+    async fn replace_route(
+        &self,
+        msg: rtnetlink::packet_route::route::RouteMessage,
+        what: impl FnOnce() -> String,
+    ) -> anyhow::Result<()> {
         self.handle
             .route()
             .add(msg)
             .replace()
             .execute()
             .await
-            .with_context(|| format!("adding route {dst}/{prefix} dev {index}"))
+            .with_context(|| format!("adding route {}", what()))
     }
 
     /// `dst/prefix via gw`, marked with `protocol`; one already there is
@@ -271,13 +281,8 @@ impl Netlink {
             .gateway(gw)
             .protocol(RouteProtocol::Other(protocol))
             .build();
-        self.handle
-            .route()
-            .add(msg)
-            .replace()
-            .execute()
+        self.replace_route(msg, || format!("{dst}/{prefix} via {gw}"))
             .await
-            .with_context(|| format!("adding route {dst}/{prefix} via {gw}"))
     }
 
     /// `dst/prefix via gw dev <vxlan> onlink encap ip id <vni> dst gw`,
@@ -304,13 +309,8 @@ impl Netlink {
             ])
             .protocol(RouteProtocol::Other(protocol))
             .build();
-        self.handle
-            .route()
-            .add(msg)
-            .replace()
-            .execute()
+        self.replace_route(msg, || format!("{dst}/{prefix} via {gw} (VXLAN)"))
             .await
-            .with_context(|| format!("adding route {dst}/{prefix} via {gw} (VXLAN)"))
     }
 
     /// The pod's routes: its gateway on the link, then the default through it.

@@ -446,6 +446,19 @@ impl Worker {
             .await
     }
 
+    /// Best effort: a container left behind is removed with its sandbox.
+    async fn remove_container(&self, id: &str) {
+        let _ = self
+            .ctx
+            .cri
+            .runtime
+            .clone()
+            .remove_container(RemoveContainerRequest {
+                container_id: id.to_owned(),
+            })
+            .await;
+    }
+
     /// A container created but never started (the kubelet stopped between
     /// the two: a pass creates and starts in one go), or in an unknown
     /// state: removed and made again.
@@ -457,15 +470,7 @@ impl Worker {
         sandbox_id: &str,
         sandbox_config: &k8s_cri::v1::PodSandboxConfig,
     ) -> Duration {
-        let _ = self
-            .ctx
-            .cri
-            .runtime
-            .clone()
-            .remove_container(RemoveContainerRequest {
-                container_id: stale.id.clone(),
-            })
-            .await;
+        self.remove_container(&stale.id).await;
         self.start(pod, c, sandbox_id, sandbox_config, Some(stale))
             .await
     }
@@ -605,15 +610,7 @@ impl Worker {
                 if c.state == CriState::ContainerRunning as i32 {
                     continue;
                 }
-                let _ = self
-                    .ctx
-                    .cri
-                    .runtime
-                    .clone()
-                    .remove_container(RemoveContainerRequest {
-                        container_id: c.id.clone(),
-                    })
-                    .await;
+                self.remove_container(&c.id).await;
             }
         }
     }
