@@ -177,21 +177,22 @@ impl Netlink {
     }
 
     pub async fn set_up(&self, index: u32) -> anyhow::Result<()> {
-        self.handle
-            .link()
-            .set(LinkUnspec::new_with_index(index).up().build())
-            .execute()
-            .await
-            .with_context(|| format!("setting link {index} up"))
+        self.set_state(index, true).await
     }
 
     pub async fn set_down(&self, index: u32) -> anyhow::Result<()> {
+        self.set_state(index, false).await
+    }
+
+    async fn set_state(&self, index: u32, up: bool) -> anyhow::Result<()> {
+        let link = LinkUnspec::new_with_index(index);
+        let link = if up { link.up() } else { link.down() };
         self.handle
             .link()
-            .set(LinkUnspec::new_with_index(index).down().build())
+            .set(link.build())
             .execute()
             .await
-            .with_context(|| format!("setting link {index} down"))
+            .with_context(|| format!("setting link {index} {}", if up { "up" } else { "down" }))
     }
 
     /// Deletes a link by name; a missing one is fine. True if it existed.
