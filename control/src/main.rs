@@ -21,6 +21,9 @@ use ipnetwork::IpNetwork;
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "skiff-control",

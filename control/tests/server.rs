@@ -243,6 +243,92 @@ mod kube_client {
         );
     }
 
+    /// Metadata clients (kube-rs `*_metadata`, client-go's metadata
+    /// informers) get `PartialObjectMetadata`: no data, every metadata field.
+    #[tokio::test]
+    async fn metadata_reads_watches_and_patches() {
+        let server = Server::start();
+        let api: Api<ConfigMap> = Api::namespaced(client(&server).await, "default");
+        let mut labelled = cm("meta", "secret-ish");
+        labelled.metadata.labels = Some([("app".to_string(), "x".to_string())].into());
+        api.create(&PostParams::default(), &labelled).await.unwrap();
+        api.create(&PostParams::default(), &cm("other", "y"))
+            .await
+            .unwrap();
+        // The raw answers: the kinds upstream gives, and no `data`.
+        let raw = client(&server).await;
+        let get = http::Request::get("/api/v1/namespaces/default/configmaps/meta")
+            .header(
+                "accept",
+                "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+            )
+            .body(Vec::new())
+            .unwrap();
+        let one: serde_json::Value = raw.request(get).await.unwrap();
+        assert_eq!(one["kind"], "PartialObjectMetadata", "{one}");
+        assert_eq!(one["apiVersion"], "meta.k8s.io/v1");
+        assert_eq!(one["metadata"]["labels"]["app"], "x");
+        assert!(one.get("data").is_none(), "{one}");
+        let list =
+            http::Request::get("/api/v1/namespaces/default/configmaps?labelSelector=app%3Dx")
+                .header(
+                    "accept",
+                    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+                )
+                .body(Vec::new())
+                .unwrap();
+        let list: serde_json::Value = raw.request(list).await.unwrap();
+        assert_eq!(list["kind"], "PartialObjectMetadataList", "{list}");
+        assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+        assert_eq!(list["items"][0]["kind"], "PartialObjectMetadata");
+        assert!(list["items"][0].get("data").is_none(), "{list}");
+
+        // kube-rs's typed metadata calls.
+        let got = api.get_metadata("meta").await.unwrap();
+        assert_eq!(got.metadata.name.as_deref(), Some("meta"));
+        assert!(got.metadata.uid.is_some() && got.metadata.resource_version.is_some());
+        let all = api.list_metadata(&ListParams::default()).await.unwrap();
+        assert_eq!(all.items.len(), 2);
+        let patch = serde_json::json!({"metadata": {"annotations": {"seen": "yes"}}});
+        let patched = api
+            .patch_metadata("meta", &Default::default(), &kube::api::Patch::Merge(patch))
+            .await
+            .unwrap();
+        assert_eq!(patched.metadata.annotations.unwrap()["seen"], "yes");
+        assert_eq!(
+            api.get("meta").await.unwrap().data.unwrap()["key"],
+            "secret-ish",
+            "a metadata patch keeps the data"
+        );
+
+        // A metadata watcher sees changes as metadata.
+        let metadata: Api<kube::api::PartialObjectMeta<ConfigMap>> =
+            Api::namespaced(client(&server).await, "default");
+        let mut events = watcher::watcher(metadata, watcher::Config::default()).boxed();
+        let mut seen = std::collections::BTreeSet::new();
+        while seen.len() < 2 {
+            if let watcher::Event::InitApply(m) = events.next().await.unwrap().unwrap() {
+                seen.insert(m.metadata.name.unwrap());
+            }
+        }
+        api.delete("other", &DeleteParams::default()).await.unwrap();
+        let deleted = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let watcher::Event::Delete(m) = events.next().await.unwrap().unwrap() {
+                    return m;
+                }
+            }
+        })
+        .await
+        .expect("the deletion is seen");
+        assert_eq!(deleted.metadata.name.as_deref(), Some("other"));
+        assert_eq!(
+            deleted.types.unwrap().kind,
+            "PartialObjectMetadata",
+            "the watch sends metadata"
+        );
+    }
+
     #[tokio::test]
     async fn a_watcher_sees_every_change() {
         sees_every_change(watcher::Config::default()).await;

@@ -625,6 +625,15 @@ impl FieldSelector {
         self.terms.is_empty()
     }
 
+    /// The top-level fields of an object the terms read.
+    pub fn top_level(&self) -> impl Iterator<Item = &str> {
+        let event_source = self.kind == "Event" && self.terms.iter().any(|t| t.field == "source");
+        self.terms
+            .iter()
+            .map(|t| t.field.split('.').next().unwrap_or_default())
+            .chain(event_source.then_some("reportingComponent"))
+    }
+
     pub fn matches(&self, obj: &Value) -> bool {
         self.terms
             .iter()

@@ -2,15 +2,18 @@
 //! gone are deleted; an owner deleted in the foreground (finalizer
 //! `foregroundDeletion`) has its dependents deleted first and goes when none
 //! that block it is left; an owner deleted with `orphan` has its dependents'
-//! references to it removed, then goes. Every served kind is watched; a pass
-//! over the whole graph follows each burst of changes.
+//! references to it removed, then goes. Every served kind is watched, as
+//! metadata alone (`PartialObjectMetadata`); a pass over the whole graph
+//! follows each burst of changes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, PartialObjectMeta, Patch, PatchParams,
+};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Client, ResourceExt as _};
@@ -38,11 +41,15 @@ fn api_resource(r: &ResourceInfo) -> ApiResource {
     }
 }
 
+/// What the collector knows of an object: its metadata alone (a metadata
+/// watch: specs and statuses are neither sent nor decoded).
+type Meta = PartialObjectMeta<DynamicObject>;
+
 /// One watched kind: its description and the objects seen.
 struct Kind {
     info: &'static ResourceInfo,
     resource: ApiResource,
-    store: Store<DynamicObject>,
+    store: Store<Meta>,
 }
 
 /// Where an object lives, to act on it.
@@ -55,7 +62,7 @@ struct Ref {
 
 struct Graph {
     /// uid -> the object.
-    objects: HashMap<String, (Ref, Arc<DynamicObject>)>,
+    objects: HashMap<String, (Ref, Arc<Meta>)>,
 }
 
 impl Graph {
@@ -91,11 +98,11 @@ impl Graph {
     }
 }
 
-fn has_finalizer(obj: &DynamicObject, f: &str) -> bool {
+fn has_finalizer(obj: &Meta, f: &str) -> bool {
     obj.finalizers().iter().any(|x| x == f)
 }
 
-fn deleting(obj: &DynamicObject) -> bool {
+fn deleting(obj: &Meta) -> bool {
     obj.metadata.deletion_timestamp.is_some()
 }
 
@@ -126,7 +133,7 @@ async fn set_finalizers(
     client: &Client,
     kinds: &[Kind],
     r: &Ref,
-    obj: &DynamicObject,
+    obj: &Meta,
     keep: Vec<String>,
 ) -> kube::Result<()> {
     let patch =
@@ -236,7 +243,7 @@ pub async fn run(client: Client, _settings: Settings) -> anyhow::Result<()> {
         let resource = api_resource(info);
         let writer = reflector::store::Writer::new(resource.clone());
         let reader = writer.as_reader();
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+        let api: Api<Meta> = Api::all_with(client.clone(), &resource);
         let changed = changed.clone();
         let stream = watcher(api, watcher::Config::default())
             .default_backoff()

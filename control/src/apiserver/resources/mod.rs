@@ -10,6 +10,7 @@ mod decode;
 mod delete;
 mod errors;
 mod object;
+mod partial;
 mod path;
 mod read;
 mod token;
@@ -37,6 +38,24 @@ fn flag(q: &HashMap<String, String>, name: &str) -> bool {
 }
 
 pub async fn handle(
+    state: Arc<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    t: Target,
+    query: HashMap<String, String>,
+    body: Bytes,
+) -> Response {
+    // Reads give metadata alone where they are served; writes are cut down
+    // on the way out.
+    let cut = method != Method::GET && partial::wanted(&headers);
+    let response = dispatch(state, method, headers, t, query, body).await;
+    if cut {
+        return partial::response(response).await;
+    }
+    response
+}
+
+async fn dispatch(
     state: Arc<AppState>,
     method: Method,
     headers: HeaderMap,

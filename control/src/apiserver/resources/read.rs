@@ -1,6 +1,6 @@
 //! get and list, as JSON or as the `Table` kubectl prints.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse as _, Response};
@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::errors::{bad_request, json_response, not_found, store_error};
 use super::object::{served, served_text};
+use super::partial;
 use super::path::Target;
 use crate::apiserver::routes::AppState;
 use crate::apiserver::select::{FieldSelector, LabelSelector};
@@ -42,6 +43,20 @@ impl Filter {
 
     pub fn matches(&self, obj: &Value) -> bool {
         self.labels.matches(&obj["metadata"]["labels"]) && self.fields.matches(obj)
+    }
+
+    /// Whether a stored object matches, decoding only its metadata and the
+    /// top-level fields the field selector reads (a pod's spec and status
+    /// are skipped for a label selector).
+    pub fn matches_stored(&self, stored: &[u8]) -> bool {
+        let Ok(top) = serde_json::from_slice::<BTreeMap<&str, &RawValue>>(stored) else {
+            return serde_json::from_slice(stored).is_ok_and(|obj| self.matches(&obj));
+        };
+        let wanted = std::iter::once("metadata").chain(self.fields.top_level());
+        let obj: serde_json::Map<String, Value> = wanted
+            .filter_map(|k| Some((k.to_owned(), serde_json::from_str(top.get(k)?.get()).ok()?)))
+            .collect();
+        self.matches(&Value::Object(obj))
     }
 
     /// Selects everything.
@@ -89,6 +104,9 @@ pub async fn get(
             &render(t, headers, q, vec![obj], json!({"resourceVersion": rv})),
         );
     }
+    if partial::wanted(headers) {
+        return json_response(StatusCode::OK, &partial::of_value(&obj));
+    }
     json_response(StatusCode::OK, &obj)
 }
 
@@ -133,17 +151,12 @@ pub async fn select(
             .await?;
         revision = Some(page.revision);
         let last = page.items.last().map(|kv| kv.key.clone());
-        if filter.is_empty() {
-            items.extend(page.items.iter().map(served_text));
-        } else {
-            items.extend(
-                page.items
-                    .iter()
-                    .map(served)
-                    .filter(|o| filter.matches(o))
-                    .filter_map(|o| RawValue::from_string(o.to_string()).ok()),
-            );
-        }
+        items.extend(
+            page.items
+                .iter()
+                .filter(|kv| filter.is_empty() || filter.matches_stored(&kv.value))
+                .map(served_text),
+        );
         let full = limit.is_some_and(|l| items.len() >= l);
         match (page.more, last) {
             (true, Some(last)) if full => return Ok((items, page.revision, Some(last))),
@@ -195,10 +208,18 @@ pub async fn list(
     if wants_table(headers) {
         return json_response(StatusCode::OK, &render(t, headers, q, values(items), meta));
     }
+    let (kind, api_version, items) = if partial::wanted(headers) {
+        let (kind, api_version) = partial::list_kind();
+        let items = items.iter().map(|o| partial::of_text(o)).collect();
+        (kind, api_version, items)
+    } else {
+        let kind = format!("{}List", t.resource.kind);
+        (kind, t.resource.group_version(), items)
+    };
     // The list is written around the items' text, never decoded as a whole.
     let list = List {
-        kind: format!("{}List", t.resource.kind),
-        api_version: t.resource.group_version(),
+        kind,
+        api_version,
         metadata: meta,
         items,
     };

@@ -18,12 +18,13 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::errors::{bad_request, store_error};
-use super::object::{served, served_text};
+use super::object::text_at;
+use super::partial;
 use super::path::Target;
 use super::read::{Filter, select, wants_table};
 use crate::apiserver::routes::AppState;
 use crate::apiserver::table::{IncludeObject, table};
-use crate::store::{Error as StoreError, Event, EventKind};
+use crate::store::{Error as StoreError, Event, EventKind, KeyValue};
 
 const BOOKMARK_EVERY: Duration = Duration::from_secs(10);
 const LINES_PER_CHUNK: usize = 256;
@@ -39,42 +40,34 @@ fn expired(message: &str) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": "Expired", "code": 410})
 }
 
-/// The object of a watch line: decoded, or the served text as it is (a
-/// watcher without selectors needs no more; most are such).
-enum Object {
-    Value(Value),
-    Text(Box<RawValue>),
-}
-
-/// What one store event means to a watcher with `filter`.
-fn classify(filter: &Filter, e: &Event) -> Option<(&'static str, Object)> {
+/// What one store event means to a watcher with `filter`. Objects go out as
+/// their stored text with the version spliced in, never decoded whole.
+fn classify(filter: &Filter, e: &Event) -> Option<(&'static str, Box<RawValue>)> {
+    // The object as it was, at this event's version, is what a watcher
+    // that stops seeing it is told was deleted.
+    let at_event = |kv: &KeyValue| text_at(&kv.value, e.kv.mod_revision);
     if filter.is_empty() {
         let kind = match e.kind {
             EventKind::Put if e.prev.is_none() => "ADDED",
             EventKind::Put => "MODIFIED",
             EventKind::Delete => "DELETED",
         };
-        return Some((kind, Object::Text(served_text(&e.kv))));
+        return Some((kind, at_event(&e.kv)));
     }
-    let now = served(&e.kv);
-    // The object as it was, at this event's version: what a watcher that
-    // stops seeing it is told was deleted.
-    let before = e.prev.as_ref().map(|kv| {
-        let mut obj = served(kv);
-        obj["metadata"]["resourceVersion"] = now["metadata"]["resourceVersion"].clone();
-        obj
-    });
-    let was = before.as_ref().is_some_and(|b| filter.matches(b));
-    let event = match e.kind {
-        EventKind::Delete => (was || filter.matches(&now)).then_some(("DELETED", now)),
-        EventKind::Put => match (was, filter.matches(&now)) {
-            (true, true) => Some(("MODIFIED", now)),
-            (false, true) => Some(("ADDED", now)),
-            (true, false) => before.map(|b| ("DELETED", b)),
+    let is = filter.matches_stored(&e.kv.value);
+    let was = e
+        .prev
+        .as_ref()
+        .is_some_and(|p| filter.matches_stored(&p.value));
+    match e.kind {
+        EventKind::Delete => (was || is).then(|| ("DELETED", at_event(&e.kv))),
+        EventKind::Put => match (was, is) {
+            (true, true) => Some(("MODIFIED", at_event(&e.kv))),
+            (false, true) => Some(("ADDED", at_event(&e.kv))),
+            (true, false) => e.prev.as_ref().map(|p| ("DELETED", at_event(p))),
             (false, false) => None,
         },
-    };
-    event.map(|(kind, obj)| (kind, Object::Value(obj)))
+    }
 }
 
 /// Encodes events, as objects or as one-row Tables (columns in the first).
@@ -83,20 +76,26 @@ struct Encoder {
     api_version: String,
     table: Option<IncludeObject>,
     columns_sent: bool,
+    /// `PartialObjectMetadata` for each object.
+    metadata_only: bool,
 }
 
 impl Encoder {
-    fn line(&mut self, kind: &str, object: Object) -> bytes::Bytes {
-        match (object, &self.table) {
-            (Object::Text(raw), None) => bytes::Bytes::from(format!(
+    fn line(&mut self, kind: &str, object: Box<RawValue>) -> bytes::Bytes {
+        let object = if self.metadata_only {
+            partial::of_text(&object)
+        } else {
+            object
+        };
+        match &self.table {
+            None => bytes::Bytes::from(format!(
                 "{{\"type\":\"{kind}\",\"object\":{}}}\n",
-                raw.get()
+                object.get()
             )),
-            (Object::Text(raw), Some(_)) => {
-                let object = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+            Some(_) => {
+                let object = serde_json::from_str(object.get()).unwrap_or(Value::Null);
                 self.value_line(kind, object)
             }
-            (Object::Value(object), _) => self.value_line(kind, object),
         }
     }
 
@@ -167,6 +166,7 @@ pub async fn watch(
         table: wants_table(headers)
             .then(|| IncludeObject::from_query(q.get("includeObject").map(String::as_str))),
         columns_sent: false,
+        metadata_only: partial::wanted(headers),
     };
     // A streaming list (sendInitialEvents) starts with the current objects
     // whatever the version, and marks their end with a bookmark.
@@ -179,10 +179,7 @@ pub async fn watch(
         Some(rv) => rv,
         None => match select(&*state.store, &prefix, &filter, None, None, None).await {
             Ok((items, rv, _)) => {
-                initial = items
-                    .into_iter()
-                    .map(|o| enc.line("ADDED", Object::Text(o)))
-                    .collect();
+                initial = items.into_iter().map(|o| enc.line("ADDED", o)).collect();
                 if streaming {
                     initial.push(enc.initial_events_end(rv));
                 }

@@ -13,7 +13,7 @@ use super::decode::{self, FieldValidation};
 use super::errors::{
     bad_request, conflict, forbidden, invalid, json_response, not_found, store_error,
 };
-use super::object::{now, prepare_create, served};
+use super::object::{now, prepare_create, served, set_version};
 use super::path::Target;
 use crate::apiserver::patch::{self, PatchType};
 use crate::apiserver::routes::AppState;
@@ -125,7 +125,10 @@ pub async fn create(
     }
     let key = t.resource.key(t.namespace.as_deref(), Some(&name));
     match state.store.create(&key, obj.to_string().into_bytes()).await {
-        Ok(kv) => with_warnings(json_response(StatusCode::CREATED, &served(&kv)), &warnings),
+        Ok(kv) => {
+            set_version(&mut obj, kv.mod_revision);
+            with_warnings(json_response(StatusCode::CREATED, &obj), &warnings)
+        }
         Err(e) => {
             // Only a write known not to have happened gives its claims
             // back; after an unclear failure the repair loop decides.
@@ -229,7 +232,8 @@ fn carry_over(t: &Target, new: &mut Value, old: &Value) {
     if t.resource.kind == "Service" {
         defaults::service_update(new, old);
     }
-    if pruned(&new["spec"]) != pruned(&old["spec"]) {
+    // Equal specs (a binding, a status write) need no pruned copies.
+    if new["spec"] != old["spec"] && pruned(&new["spec"]) != pruned(&old["spec"]) {
         let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
         new["metadata"]["generation"] = json!(generation + 1);
     }
@@ -347,10 +351,8 @@ pub async fn update(
                     let kept = (!deletion_done(kind, &new)).then_some(&new);
                     state.allocator.release_unused(&old, kept).await;
                 }
-                return with_warnings(
-                    json_response(StatusCode::OK, &view(t, &served(&kv))),
-                    &warnings,
-                );
+                set_version(&mut new, kv.mod_revision);
+                return with_warnings(json_response(StatusCode::OK, &view(t, &new)), &warnings);
             }
             Err(StoreError::Conflict { .. }) | Err(StoreError::NotFound)
                 if precondition.is_none() =>

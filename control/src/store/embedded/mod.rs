@@ -217,8 +217,10 @@ impl Store for EmbeddedStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
-        let key = key.to_owned();
-        self.read(move |snapshot| snapshot.get(&key)).await
+        // One key is a few cached pages: read in place. Handing it to the
+        // blocking pool cost two thread switches per request, more than the
+        // read (lists, which may be long, still go there).
+        Snapshot::open(&self.shared.db)?.get(key)
     }
 
     async fn list(&self, prefix: &str, options: ListOptions) -> Result<ListResult> {
