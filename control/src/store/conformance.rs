@@ -394,7 +394,7 @@ pub async fn concurrent_writers(store: Arc<dyn Store>) {
 /// The next event of a watch, failing after a generous wait.
 pub async fn next(watch: &mut WatchStream) -> Event {
     match tokio::time::timeout(WAIT, watch.next()).await {
-        Ok(Some(Ok(event))) => event,
+        Ok(Some(Ok(event))) => Arc::unwrap_or_clone(event),
         Ok(Some(Err(err))) => panic!("watch failed: {err}"),
         Ok(None) => panic!("watch ended"),
         Err(_) => panic!("no watch event within {WAIT:?}"),

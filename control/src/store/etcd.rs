@@ -12,6 +12,7 @@
 //! could read; [`EtcdStore::compacted_revision`] asks a watch for it.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -412,10 +413,10 @@ struct Watch {
 }
 
 impl Watch {
-    async fn next(&mut self) -> Option<Result<Event>> {
+    async fn next(&mut self) -> Option<Result<Arc<Event>>> {
         loop {
             if let Some(event) = self.pending.pop_front() {
-                return Some(Ok(event));
+                return Some(Ok(Arc::new(event)));
             }
             if self.done {
                 return None;

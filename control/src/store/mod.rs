@@ -17,6 +17,7 @@ pub mod embedded;
 pub mod etcd;
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::Stream;
@@ -111,8 +112,9 @@ impl Event {
 /// The stream ends after yielding an error: a watcher that fell behind
 /// history that has since been compacted gets [`Error::Compacted`] (and
 /// relists, as Kubernetes clients do after `410 Gone`); a store that closed
-/// or lost its engine gets [`Error::Unavailable`].
-pub type WatchStream = Pin<Box<dyn Stream<Item = Result<Event>> + Send>>;
+/// or lost its engine gets [`Error::Unavailable`]. Events are shared: each
+/// of many watchers of a prefix holds the same one.
+pub type WatchStream = Pin<Box<dyn Stream<Item = Result<Arc<Event>>> + Send>>;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

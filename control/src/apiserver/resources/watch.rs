@@ -136,7 +136,7 @@ impl Encoder {
 }
 
 enum Item {
-    Event(crate::store::Result<Event>),
+    Event(crate::store::Result<Arc<Event>>),
     Tick,
 }
 

@@ -59,13 +59,13 @@ struct Watch {
 }
 
 impl Watch {
-    async fn next(&mut self) -> Option<Result<Event>> {
+    async fn next(&mut self) -> Option<Result<Arc<Event>>> {
         if self.done {
             return None;
         }
         loop {
             if let Some(event) = self.backlog.pop_front() {
-                return Some(Ok(event));
+                return Some(Ok(Arc::new(event)));
             }
             if self.catching_up {
                 if let Err(err) = self.catch_up().await {
@@ -81,7 +81,7 @@ impl Watch {
                     }
                     self.position = event.revision();
                     if event.kv.key.starts_with(&self.prefix) {
-                        return Some(Ok(Event::clone(&event)));
+                        return Some(Ok(event));
                     }
                 }
                 Err(RecvError::Lagged(_)) => {
