@@ -103,10 +103,11 @@ pub struct NodeInfo {
     pub non_zero_cpu: i64,
     pub non_zero_memory: i64,
     pub ports: HostPorts,
-    /// Pods with any pod affinity or anti-affinity.
-    pub with_affinity: usize,
-    /// Pods with required anti-affinity.
-    pub with_required_anti_affinity: usize,
+    /// Its pods with any pod affinity or anti-affinity, and those with
+    /// required anti-affinity: what the affinity plugins walk, so that
+    /// nodes full of plain pods cost them nothing.
+    pub with_affinity: Vec<Arc<PodInfo>>,
+    pub with_required_anti_affinity: Vec<Arc<PodInfo>>,
 }
 
 impl NodeInfo {
@@ -119,13 +120,19 @@ impl NodeInfo {
             non_zero_cpu: 0,
             non_zero_memory: 0,
             ports: HostPorts::default(),
-            with_affinity: 0,
-            with_required_anti_affinity: 0,
+            with_affinity: Vec::new(),
+            with_required_anti_affinity: Vec::new(),
         }
     }
 
     pub fn add_pod(&mut self, pod: Arc<PodInfo>) {
         self.account(&pod, 1);
+        if pod.has_pod_affinity {
+            self.with_affinity.push(pod.clone());
+        }
+        if !pod.required_anti_affinity.is_empty() {
+            self.with_required_anti_affinity.push(pod.clone());
+        }
         self.pods.push(pod);
     }
 
@@ -133,6 +140,14 @@ impl NodeInfo {
         let i = self.pods.iter().position(|p| p.key == key)?;
         let pod = self.pods.swap_remove(i);
         self.account(&pod, -1);
+        for list in [
+            &mut self.with_affinity,
+            &mut self.with_required_anti_affinity,
+        ] {
+            if let Some(i) = list.iter().position(|p| p.key == key) {
+                list.swap_remove(i);
+            }
+        }
         Some(pod)
     }
 
@@ -144,16 +159,6 @@ impl NodeInfo {
         for p in &pod.host_ports {
             self.ports.add(p, sign as isize);
         }
-        let count = |n: &mut usize, yes: bool| {
-            if yes {
-                *n = n.saturating_add_signed(sign as isize);
-            }
-        };
-        count(&mut self.with_affinity, pod.has_pod_affinity);
-        count(
-            &mut self.with_required_anti_affinity,
-            !pod.required_anti_affinity.is_empty(),
-        );
     }
 
     pub fn name(&self) -> &str {

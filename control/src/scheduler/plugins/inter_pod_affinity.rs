@@ -5,8 +5,9 @@
 //! each domain by their weights.
 //!
 //! Matching pods are counted per (topology key, value) once per cycle, by
-//! walking the pods only when some term needs it: nodes without placed
-//! anti-affinity pods are skipped through their counters.
+//! walking the pods only when some term needs it: placed pods are walked
+//! through each node's lists of those with (anti-)affinity, as upstream's
+//! `PodsWithAffinity` and `PodsWithRequiredAntiAffinity`.
 
 use std::collections::HashMap;
 
@@ -53,13 +54,8 @@ struct AffinityFilter<'a> {
 pub fn filter<'a>(pod: &'a PodInfo, snap: &Snapshot<'a>) -> Option<Box<dyn Filter + 'a>> {
     let own_namespace = snap.namespace_labels(&pod.namespace);
     let mut existing = Counts::new();
-    for node in snap
-        .nodes
-        .iter()
-        .copied()
-        .filter(|n| n.with_required_anti_affinity > 0)
-    {
-        for placed in &node.pods {
+    for &node in &snap.nodes {
+        for placed in &node.with_required_anti_affinity {
             for t in &placed.required_anti_affinity {
                 if t.matches(pod, Some(own_namespace.unwrap_or(&NO_LABELS))) {
                     count(&mut existing, node, &t.topology_key, 1);
@@ -159,17 +155,21 @@ pub fn score<'a>(pod: &'a PodInfo, snap: &Snapshot<'a>) -> Option<Box<dyn Score 
     for &node in &snap.nodes {
         // Without preferred terms of its own, only placed pods with
         // affinity have something to say.
-        if !preferred && node.with_affinity == 0 {
-            continue;
-        }
-        for placed in node.pods.iter().filter(|p| preferred || p.has_pod_affinity) {
-            let ns = snap.namespace_labels(&placed.namespace);
-            for (terms, sign) in [
-                (&pod.preferred_affinity, 1),
-                (&pod.preferred_anti_affinity, -1),
-            ] {
-                for w in terms.iter().filter(|w| w.term.matches(placed, ns)) {
-                    count(&mut domains, node, &w.term.topology_key, sign * w.weight);
+        let placed = if preferred {
+            &node.pods
+        } else {
+            &node.with_affinity
+        };
+        for placed in placed {
+            if preferred {
+                let ns = snap.namespace_labels(&placed.namespace);
+                for (terms, sign) in [
+                    (&pod.preferred_affinity, 1),
+                    (&pod.preferred_anti_affinity, -1),
+                ] {
+                    for w in terms.iter().filter(|w| w.term.matches(placed, ns)) {
+                        count(&mut domains, node, &w.term.topology_key, sign * w.weight);
+                    }
                 }
             }
             for t in placed
