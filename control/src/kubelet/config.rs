@@ -46,7 +46,8 @@ pub struct Config {
     #[arg(long, default_value_t = 110)]
     pub max_pods: u32,
     /// How many pods are set up (sandbox and first containers) at once; the
-    /// others wait their turn in arrival order [default: the number of CPUs].
+    /// others wait their turn in arrival order [default: twice the number of
+    /// CPUs: a setup spends part of its time waiting on the runtime].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub parallel_pod_starts: Option<u32>,
     /// How often the node Lease is renewed (seconds).
@@ -68,7 +69,7 @@ impl Config {
 
     pub fn parallel_pod_starts(&self) -> usize {
         self.parallel_pod_starts.map_or_else(
-            || std::thread::available_parallelism().map_or(1, |n| n.get()),
+            || std::thread::available_parallelism().map_or(1, |n| n.get()) * 2,
             |n| n as usize,
         )
     }

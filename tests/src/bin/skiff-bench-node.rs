@@ -156,11 +156,17 @@ fn server_side(c: &Cluster) -> (Vec<f64>, Vec<f64>) {
     (ready.collect(), started.collect())
 }
 
-fn round(r: usize, n: usize) -> Value {
+/// `starts`: the kubelet's `--parallel-pod-starts` (0: its default).
+fn round(r: usize, n: usize, starts: usize) -> Value {
+    let kubelet_args = match starts {
+        0 => vec![],
+        s => vec!["--parallel-pod-starts".into(), s.to_string()],
+    };
     let c = Cluster::start(
         1,
         Options {
             log_filter: "info,control::kubelet=debug".into(),
+            kubelet_args,
             ..Options::default()
         },
     );
@@ -206,11 +212,17 @@ fn round(r: usize, n: usize) -> Value {
 }
 
 fn main() {
-    let [n, rounds] =
-        skiff_e2e::flags::counts("skiff-bench-node", [("--pods", 30), ("--rounds", 3)]);
+    let [n, rounds, starts] = skiff_e2e::flags::counts(
+        "skiff-bench-node",
+        [
+            ("--pods", 30),
+            ("--rounds", 3),
+            ("--parallel-pod-starts", 0),
+        ],
+    );
     let mut results = Vec::new();
     for r in 1..=rounds {
-        let v = round(r, n);
+        let v = round(r, n, starts);
         let s = |k: &str, q: &str| v[k][q].as_f64().unwrap();
         let mb = |k: &str| v[k]["rss_mb"].as_f64().unwrap_or(f64::NAN);
         println!(
