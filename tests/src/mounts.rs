@@ -1,5 +1,6 @@
 //! Unmounting what a runtime left under a directory (overlay rootfs, /dev/shm,
-//! pods' network namespaces), deepest first, so the directory can go.
+//! pods' network namespaces), deepest first, so the directory can go; and
+//! directories kept in memory.
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,28 @@ pub fn unmount_under(dir: &Path) {
         };
         // SAFETY: a valid path; MNT_DETACH never blocks on busy mounts.
         unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+/// Mounts a fresh tmpfs on `dir`; `unmount_under` takes it away.
+pub fn tmpfs(dir: &Path) {
+    let target = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: valid NUL-terminated strings; a new tmpfs touches nothing else.
+    let rc = unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            target.as_ptr(),
+            c"tmpfs".as_ptr(),
+            0,
+            c"mode=0700".as_ptr().cast(),
+        )
+    };
+    if rc != 0 {
+        panic!(
+            "mounting a tmpfs on {}: {}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        );
     }
 }
 

@@ -1,9 +1,12 @@
 //! `cargo xtask bench node`: one node's kubelet under a burst of pods. Per
 //! round, a fresh one-node cluster; 30 pods of the demo image pinned to the
-//! node are created at once, and a watch times each from the creates to the
-//! event showing it Running and the one showing it Ready. Then the resident
-//! memory of the kubelet, the agent, containerd and one shim with the pods
-//! running. Prints each round and a JSON line.
+//! node are created at once (or one every `--interval-ms`), and a watch times
+//! each from its create to the event showing it Running and the one showing
+//! it Ready. Meanwhile, the CPU time the machine spent until the last pod
+//! ran, and how much of it went to the kubelet, the control plane, the agent
+//! and containerd itself (the rest: shims, runc, CNI plugins, the containers).
+//! Then the resident memory of the kubelet, the agent, containerd and one
+//! shim with the pods running. Prints each round and a JSON line.
 
 use std::time::{Duration, Instant};
 
@@ -52,6 +55,64 @@ fn shims(node: &Node) -> Vec<i32> {
     })
 }
 
+/// CPU seconds: the machine's busy and stolen time (all CPUs, from /proc/stat) and
+/// each watched process's own (user + system, from /proc/<pid>/stat).
+#[derive(Clone)]
+struct Cpu {
+    busy: f64,
+    steal: f64,
+    procs: Vec<f64>,
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_CLK_TCK) as f64 }
+}
+
+impl Cpu {
+    fn sample(pids: &[u32]) -> Self {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let ticks: Vec<f64> = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal (guest time is
+        // already in user): busy is what ran here, steal what the
+        // hypervisor gave to others while this machine wanted to run.
+        let tick = |i: usize| ticks.get(i).copied().unwrap_or(0.0);
+        let busy = [0, 1, 2, 5, 6].into_iter().map(tick).sum::<f64>();
+        let steal = tick(7);
+        let own = |pid: &u32| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // After the command name, which may hold spaces: from the state
+            // on, utime and stime are the 12th and 13th fields.
+            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let field = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+            (field(11).unwrap_or(f64::NAN) + field(12).unwrap_or(f64::NAN)) / clock_ticks()
+        };
+        Self {
+            busy: busy / clock_ticks(),
+            steal: steal / clock_ticks(),
+            procs: pids.iter().map(own).collect(),
+        }
+    }
+
+    fn since(&self, before: &Cpu) -> Cpu {
+        Cpu {
+            busy: self.busy - before.busy,
+            steal: self.steal - before.steal,
+            procs: (self.procs.iter().zip(&before.procs))
+                .map(|(a, b)| a - b)
+                .collect(),
+        }
+    }
+}
+
 /// Nearest rank: with 30 samples, p99 is the largest.
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     let rank = (q * sorted.len() as f64).ceil() as usize;
@@ -74,9 +135,28 @@ fn server_seconds(from: &Value, to: &Value) -> f64 {
     (secs(to) - secs(from)) as f64
 }
 
-/// Creates the pods at once; each pod's seconds from the creates to the
-/// first event showing it Running, and showing it Ready.
-async fn burst(client: &kube::Client, n: usize, node: &str) -> (Vec<f64>, Vec<f64>, f64) {
+struct Burst {
+    /// Per pod, seconds from its create to the first event showing it
+    /// Running, and showing it Ready.
+    running: Vec<f64>,
+    ready: Vec<f64>,
+    /// Seconds until every create was answered.
+    created: f64,
+    /// Seconds from the first create until the last pod ran, and the CPU
+    /// spent meanwhile.
+    all_running: f64,
+    cpu: Cpu,
+}
+
+/// Creates the pods, one every `interval` (at once with zero), and times
+/// them; `pids`: the processes whose CPU time is counted apart.
+async fn burst(
+    client: &kube::Client,
+    n: usize,
+    node: &str,
+    interval: Duration,
+    pids: &[u32],
+) -> Burst {
     let api: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
     let rv = api
         .list(&ListParams::default().limit(1))
@@ -94,26 +174,35 @@ async fn burst(client: &kube::Client, n: usize, node: &str) -> (Vec<f64>, Vec<f6
         .unwrap()
         .boxed();
     let start = Instant::now();
+    let cpu_before = Cpu::sample(pids);
     eprintln!(
         "creating {n} pods at {}",
         k8s_openapi::jiff::Timestamp::now()
     );
     let creates = async {
         let api = &api;
-        let each =
-            (0..n).map(|i| async move { api.create(&PostParams::default(), &pod(i, node)).await });
-        for r in futures::future::join_all(each).await {
-            r.unwrap();
-        }
-        start.elapsed().as_secs_f64()
+        let each = (0..n).map(|i| async move {
+            tokio::time::sleep(interval * i as u32).await;
+            let sent = start.elapsed().as_secs_f64();
+            api.create(&PostParams::default(), &pod(i, node))
+                .await
+                .map(|_| sent)
+        });
+        let sent: Vec<f64> = futures::future::join_all(each)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        (sent, start.elapsed().as_secs_f64())
     };
     let watch = async {
         let (mut running, mut ready) = (vec![None; n], vec![None; n]);
-        let deadline = Duration::from_secs(120);
+        let mut all_running = None;
+        let deadline = Duration::from_secs(120) + interval * n as u32;
         while ready.iter().any(Option::is_none) {
             let next =
                 tokio::time::timeout(deadline.saturating_sub(start.elapsed()), events.try_next());
-            let p = match next.await.expect("every pod Ready in 2 minutes").unwrap() {
+            let p = match next.await.expect("every pod Ready in time").unwrap() {
                 Some(WatchEvent::Added(p) | WatchEvent::Modified(p)) => p,
                 Some(_) => continue,
                 None => panic!("the watch ended"),
@@ -124,16 +213,26 @@ async fn burst(client: &kube::Client, n: usize, node: &str) -> (Vec<f64>, Vec<f6
             let v = serde_json::to_value(&p).unwrap();
             if v["status"]["phase"] == "Running" {
                 running[i].get_or_insert(at);
+                if all_running.is_none() && running.iter().all(Option::is_some) {
+                    all_running = Some((at, Cpu::sample(pids).since(&cpu_before)));
+                }
             }
             if condition(&v, "Ready") {
                 ready[i].get_or_insert(at);
             }
         }
-        let all = |v: Vec<Option<f64>>| v.into_iter().map(Option::unwrap).collect();
-        (all(running), all(ready))
+        let all = |v: Vec<Option<f64>>| v.into_iter().map(Option::unwrap).collect::<Vec<_>>();
+        (all(running), all(ready), all_running.unwrap())
     };
-    let (created, (running, ready)) = tokio::join!(creates, watch);
-    (running, ready, created)
+    let ((sent, created), (running, ready, (all_running, cpu))) = tokio::join!(creates, watch);
+    let from_create = |v: Vec<f64>| v.iter().zip(&sent).map(|(at, s)| at - s).collect();
+    Burst {
+        running: from_create(running),
+        ready: from_create(ready),
+        created,
+        all_running,
+        cpu,
+    }
 }
 
 /// Per pod, from the API's own timestamps: creation to Ready, and creation
@@ -157,7 +256,7 @@ fn server_side(c: &Cluster) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// `starts`: the kubelet's `--parallel-pod-starts` (0: its default).
-fn round(r: usize, n: usize, starts: usize) -> Value {
+fn round(r: usize, n: usize, starts: usize, interval: Duration) -> Value {
     let kubelet_args = match starts {
         0 => vec![],
         s => vec!["--parallel-pod-starts".into(), s.to_string()],
@@ -179,20 +278,35 @@ fn round(r: usize, n: usize, starts: usize) -> Value {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     eprintln!("round {r}: node Ready, loadavg {}", load.trim());
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (running, ready, created) = rt.block_on(async {
+    let ctd = node.containerd.pid().unwrap();
+    // Apart: the kubelet, the control plane, the agent, containerd.
+    let pids = [kubelet, c.control.pid(), agent, ctd];
+    let b = rt.block_on(async {
         let client = c.control.client().await;
-        burst(&client, n, &node.name).await
+        burst(&client, n, &node.name, interval, &pids).await
     });
+    let per_pod_ms = |s: f64| s * 1000.0 / n as f64;
+    let apart: f64 = b.cpu.procs.iter().sum();
     // With the pods running and settled.
     std::thread::sleep(Duration::from_secs(3));
     let shims = shims(node);
     let (server_ready, server_started) = server_side(&c);
-    let ctd = node.containerd.pid().unwrap();
     let result = json!({
         "round": r,
-        "creates_acked_s": created,
-        "running_s": summary(running),
-        "ready_s": summary(ready),
+        "interval_ms": interval.as_millis() as u64,
+        "creates_acked_s": b.created,
+        "running_s": summary(b.running),
+        "ready_s": summary(b.ready),
+        "all_running_s": b.all_running,
+        "cpu_ms_per_pod": {
+            "machine": per_pod_ms(b.cpu.busy),
+            "kubelet": per_pod_ms(b.cpu.procs[0]),
+            "control_plane": per_pod_ms(b.cpu.procs[1]),
+            "agent": per_pod_ms(b.cpu.procs[2]),
+            "containerd": per_pod_ms(b.cpu.procs[3]),
+            "rest": per_pod_ms(b.cpu.busy - apart),
+        },
+        "cpu_stolen_s": b.cpu.steal,
         "server_ready_s": summary(server_ready),
         "server_started_s": summary(server_started),
         "kubelet_idle": idle,
@@ -212,22 +326,25 @@ fn round(r: usize, n: usize, starts: usize) -> Value {
 }
 
 fn main() {
-    let [n, rounds, starts] = skiff_e2e::flags::counts(
+    let [n, rounds, starts, interval] = skiff_e2e::flags::counts(
         "skiff-bench-node",
         [
             ("--pods", 30),
             ("--rounds", 3),
             ("--parallel-pod-starts", 0),
+            ("--interval-ms", 0),
         ],
     );
+    let interval = Duration::from_millis(interval as u64);
     let mut results = Vec::new();
     for r in 1..=rounds {
-        let v = round(r, n, starts);
+        let v = round(r, n, starts, interval);
         let s = |k: &str, q: &str| v[k][q].as_f64().unwrap();
         let mb = |k: &str| v[k]["rss_mb"].as_f64().unwrap_or(f64::NAN);
         println!(
-            "round {r}/{rounds}: {n} pods, creates acked in {:.2} s; Running p50 {:.2} p99 {:.2} max {:.2} s; \
+            "round {r}/{rounds}: {n} pods, one every {} ms, creates acked in {:.2} s; Running p50 {:.2} p99 {:.2} max {:.2} s; \
              Ready p50 {:.2} p99 {:.2} max {:.2} s (server side, whole seconds: p50 {:.0} max {:.0})",
+            v["interval_ms"],
             v["creates_acked_s"].as_f64().unwrap(),
             s("running_s", "p50"),
             s("running_s", "p99"),
@@ -237,6 +354,20 @@ fn main() {
             s("ready_s", "max"),
             s("server_ready_s", "p50"),
             s("server_ready_s", "max"),
+        );
+        let cpu = |k: &str| v["cpu_ms_per_pod"][k].as_f64().unwrap();
+        println!(
+            "  all Running after {:.2} s; CPU per pod until then {:.0} ms: kubelet {:.0}, control plane {:.0}, \
+             agent {:.0}, containerd {:.0}, the rest (shims, runc, CNI plugins, containers) {:.0}; \
+             stolen by the hypervisor {:.2} s",
+            v["all_running_s"].as_f64().unwrap(),
+            cpu("machine"),
+            cpu("kubelet"),
+            cpu("control_plane"),
+            cpu("agent"),
+            cpu("containerd"),
+            cpu("rest"),
+            v["cpu_stolen_s"].as_f64().unwrap(),
         );
         println!(
             "  RSS MB: kubelet {:.1} (HWM {:.1}, idle {:.1}), agent {:.1} (HWM {:.1}), containerd {:.1}, one of {} shims {:.1}",
