@@ -189,16 +189,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Some(path) => Tokens::load(path)?,
         None => Tokens::default(),
     };
-    let mut hosts = vec![args.bind.ip().to_string()];
-    if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-        hosts.push(name.trim().to_owned());
-    }
-    let pki = Pki::load_or_create(&data_dir.join("pki"), &hosts)?;
     let allocator = Allocator::new(
         store.clone(),
         args.service_cluster_ip_range,
         args.service_node_port_range.clone(),
     );
+    // Pods reach the server as the `kubernetes` Service: its address is one
+    // of the certificate's names.
+    let mut hosts = vec![args.bind.ip().to_string(), allocator.first_ip().to_string()];
+    if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        hosts.push(name.trim().to_owned());
+    }
+    let pki = Pki::load_or_create(&data_dir.join("pki"), &hosts)?;
     let app = routes::router(Arc::new(routes::AppState {
         store: store.clone(),
         tokens,
@@ -270,6 +272,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             node_monitor_grace: Duration::from_secs(args.node_monitor_grace_period.max(1)),
             max_endpoints_per_slice: args.max_endpoints_per_slice.into(),
             node_cidr_mask: args.node_cidr_mask_size,
+            root_ca: pki.ca.clone(),
         };
         (
             Some(tokio::spawn(run_loops(client, settings, elector.clone()))),

@@ -1,12 +1,13 @@
-//! The small loops: every namespace gets a `default` ServiceAccount, and
+//! The small loops: every namespace gets a `default` ServiceAccount and the
+//! cluster CA (`kube-root-ca.crt`), pods mount their account's token, and
 //! pods of a deleted node are removed.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
-use kube::api::{Api, DeleteParams, PostParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, ServiceAccount};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use support::{Server, eventually};
 
@@ -44,6 +45,104 @@ async fn every_namespace_has_a_default_service_account() {
         accounts.get_opt("default").await.unwrap().is_some()
     })
     .await;
+}
+
+#[tokio::test]
+async fn every_namespace_holds_the_cluster_ca_and_pods_mount_their_account() {
+    const SA_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+    let server = Server::start();
+    let client = server.client().await;
+    let ca = std::fs::read_to_string(server.dir.path().join("pki/ca.crt")).unwrap();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &from(json!({"metadata": {"name": "team"}})),
+        )
+        .await
+        .unwrap();
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), "team");
+    let published = || async {
+        let cm = maps.get_opt("kube-root-ca.crt").await.unwrap();
+        cm.and_then(|c| c.data)
+            .is_some_and(|d| d.get("ca.crt") == Some(&ca))
+    };
+    eventually(&server, "the CA in the new namespace", published).await;
+    maps.patch(
+        "kube-root-ca.crt",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"ca.crt": "tampered"}})),
+    )
+    .await
+    .unwrap();
+    eventually(&server, "a changed CA put back", published).await;
+    maps.delete("kube-root-ca.crt", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(&server, "a deleted CA put back", published).await;
+
+    // Admission: the account is named, and its token mounted unless the pod
+    // or the account says not to.
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "team");
+    accounts
+        .create(
+            &PostParams::default(),
+            &from(json!({"metadata": {"name": "quiet"}, "automountServiceAccountToken": false})),
+        )
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "team");
+    let create = |name: &str, spec: serde_json::Value| {
+        let pods = pods.clone();
+        let mut pod = json!({"metadata": {"name": name}, "spec": spec});
+        pod["spec"]["containers"] = json!([{"name": "c", "image": "demo:1"}]);
+        async move {
+            pods.create(&PostParams::default(), &from(pod))
+                .await
+                .unwrap()
+        }
+    };
+    let api_access = |p: &Pod| {
+        let spec = p.spec.clone().unwrap();
+        let volume = spec
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name.starts_with("kube-api-access-"))
+            .cloned();
+        let mount = spec.containers[0]
+            .volume_mounts
+            .iter()
+            .flatten()
+            .find(|m| m.mount_path == SA_PATH)
+            .cloned();
+        (spec.service_account_name, volume, mount)
+    };
+    let (account, volume, mount) = api_access(&create("plain", json!({})).await);
+    assert_eq!(account.as_deref(), Some("default"));
+    let volume = volume.expect("a kube-api-access volume");
+    let sources = volume.projected.unwrap().sources.unwrap();
+    assert!(sources[0].service_account_token.is_some(), "{sources:?}");
+    assert_eq!(
+        sources[1].config_map.as_ref().unwrap().name,
+        "kube-root-ca.crt"
+    );
+    let mount = mount.expect("mounted in the container");
+    assert_eq!(mount.name, volume.name);
+    assert_eq!(mount.read_only, Some(true));
+    let quiet = create("quiet", json!({"serviceAccountName": "quiet"})).await;
+    assert_eq!(
+        api_access(&quiet),
+        (Some("quiet".into()), None, None),
+        "the account opted out"
+    );
+    let asks = json!({"serviceAccountName": "quiet", "automountServiceAccountToken": true});
+    assert!(
+        api_access(&create("asks", asks).await).1.is_some(),
+        "the pod's choice wins over its account's"
+    );
+    let declines = json!({"automountServiceAccountToken": false});
+    assert!(api_access(&create("declines", declines).await).1.is_none());
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ pub mod routes;
 pub mod satokens;
 pub mod select;
 pub mod serve;
+pub mod serviceaccount;
 pub mod status;
 pub mod table;
 pub mod validation;

@@ -122,6 +122,7 @@ impl Pki {
             "kubernetes",
             "kubernetes.default",
             "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
             "127.0.0.1",
             "::1",
         ]

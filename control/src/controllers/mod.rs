@@ -13,6 +13,7 @@ pub mod nodeipam;
 pub mod nodelifecycle;
 mod podgc;
 mod replicaset;
+mod rootca;
 mod serviceaccount;
 pub(crate) mod shared;
 
@@ -38,6 +39,9 @@ pub struct Settings {
     pub node_cidr_mask: u8,
     /// The most endpoints one EndpointSlice holds.
     pub max_endpoints_per_slice: usize,
+    /// The cluster CA (PEM) that every namespace's `kube-root-ca.crt`
+    /// ConfigMap carries; none is published when empty.
+    pub root_ca: String,
 }
 
 impl Default for Settings {
@@ -49,6 +53,7 @@ impl Default for Settings {
             cluster_cidr: "10.244.0.0/16".parse().expect("a valid CIDR"),
             node_cidr_mask: 24,
             max_endpoints_per_slice: 100,
+            root_ca: String::new(),
         }
     }
 }
@@ -64,6 +69,7 @@ const LOOPS: &[(&str, Loop)] = &[
     ("serviceaccount", |c, s, _| {
         Box::pin(serviceaccount::run(c, s))
     }),
+    ("rootca", |c, s, _| Box::pin(rootca::run(c, s))),
     ("podgc", |c, s, _| Box::pin(podgc::run(c, s))),
     ("nodeipam", |c, s, _| Box::pin(nodeipam::run(c, s))),
     ("nodelifecycle", |c, s, _| {

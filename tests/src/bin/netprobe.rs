@@ -11,6 +11,9 @@
 //! netprobe serve [PORT]                  an HTTP server, the demo image's: `GET /`
 //!                                        answers the hostname (the pod's name),
 //!                                        `/healthz` "ok"; PORT or $PORT, else 8080
+//! netprobe incluster                     as an in-cluster client (the service
+//!                                        account's files and $KUBERNETES_SERVICE_*):
+//!                                        reads its own Pod from the API server
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -22,7 +25,7 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 
 fn usage() -> ! {
     eprintln!(
-        "usage: netprobe tcp ADDR COUNT [INTERVAL_MS] | udp ADDR COUNT [connected] | hold ADDR | rate ADDR SECONDS | http ADDR COUNT [PATH] | serve [PORT]"
+        "usage: netprobe tcp ADDR COUNT [INTERVAL_MS] | udp ADDR COUNT [connected] | hold ADDR | rate ADDR SECONDS | http ADDR COUNT [PATH] | serve [PORT] | incluster"
     );
     std::process::exit(2);
 }
@@ -287,6 +290,44 @@ fn main() {
                 std::process::exit(1);
             }
         }
+        Some("incluster") => println!("{}", in_cluster()),
         _ => usage(),
     }
+}
+
+/// What a pod's own client sees: kube-rs's in-cluster configuration, then
+/// its Pod (named as the hostname) read through it.
+fn in_cluster() -> serde_json::Value {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    rt.block_on(async {
+        let config = match kube::Config::incluster() {
+            Ok(c) => c,
+            Err(e) => return json!({ "ok": false, "error": format!("in-cluster config: {e}") }),
+        };
+        let (server, namespace) = (
+            config.cluster_url.to_string(),
+            config.default_namespace.clone(),
+        );
+        let client = match kube::Client::try_from(config) {
+            Ok(c) => c,
+            Err(e) => return json!({ "ok": false, "error": format!("client: {e}") }),
+        };
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+            kube::Api::namespaced(client, &namespace);
+        match tokio::time::timeout(TIMEOUT * 5, pods.get(name.trim())).await {
+            Ok(Ok(pod)) => json!({
+                "ok": true,
+                "server": server,
+                "namespace": namespace,
+                "pod": pod.metadata.name,
+                "node": pod.spec.and_then(|s| s.node_name),
+            }),
+            Ok(Err(e)) => json!({ "ok": false, "server": server, "error": e.to_string() }),
+            Err(_) => json!({ "ok": false, "server": server, "error": "timed out" }),
+        }
+    })
 }

@@ -188,6 +188,7 @@ impl Cluster {
         if opts.wait_ready {
             say("waiting for the nodes to be Ready ...");
             cluster.wait_nodes_ready(opts.ready_timeout);
+            cluster.route_pod_cidrs();
             if opts.agents {
                 cluster.wait_agents_healthy(opts.ready_timeout);
             }

@@ -223,6 +223,22 @@ fn a_pod_runs_as_its_spec_says() {
     assert_eq!(token.split('.').count(), 3, "not a JWT: {token}");
     let whoami = c.kubectl_ok(&["--token", &token, "get", "--raw", "/api"]);
     assert!(whoami.contains("APIVersions"), "{whoami}");
+    // The service account's volume, as in-cluster clients read it (token,
+    // cluster CA, namespace), and such a client (kube-rs in netprobe)
+    // reading its own Pod through the `kubernetes` Service.
+    let sa = "/var/run/secrets/kubernetes.io/serviceaccount";
+    assert_eq!(
+        exec(&c, "spec-pod", &format!("cat {sa}/namespace")),
+        "default"
+    );
+    let ca = std::fs::read_to_string(c.control.dir.path().join("pki/ca.crt")).unwrap();
+    assert_eq!(exec(&c, "spec-pod", &format!("cat {sa}/ca.crt")), ca);
+    let seen = exec(&c, "spec-pod", "netprobe incluster");
+    let seen: Value =
+        serde_json::from_str(&seen).unwrap_or_else(|e| c.fail(&format!("{e}: {seen}")));
+    assert_eq!(seen["ok"], true, "{seen}");
+    assert_eq!(seen["pod"], "spec-pod", "{seen}");
+    assert_eq!(seen["node"], node.name.as_str(), "{seen}");
     // A memory-backed emptyDir is a tmpfs of its size limit.
     let cache = exec(&c, "spec-pod", "grep ' /cache ' /proc/mounts");
     assert!(

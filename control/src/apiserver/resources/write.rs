@@ -18,7 +18,7 @@ use super::path::Target;
 use crate::apiserver::patch::{self, PatchType};
 use crate::apiserver::routes::AppState;
 use crate::apiserver::validation::{self, FieldError, pruned};
-use crate::apiserver::{defaults, status::status};
+use crate::apiserver::{defaults, serviceaccount, status::status};
 use crate::store::Error as StoreError;
 
 pub fn dry_run(q: &HashMap<String, String>) -> bool {
@@ -68,6 +68,21 @@ pub async fn namespace_ready(state: &AppState, ns: &str) -> Result<(), Response>
     }
 }
 
+/// ServiceAccount admission: the pod's account, and its token mounted
+/// unless the pod or the account says not to.
+async fn admit_pod(state: &AppState, ns: &str, pod: &mut Value) {
+    let spec = &mut pod["spec"];
+    let name = serviceaccount::account(spec);
+    let key = format!("/registry/core/serviceaccounts/{ns}/{name}");
+    let account: Option<Value> = match state.store.get(&key).await {
+        Ok(kv) => kv.and_then(|kv| serde_json::from_slice(&kv.value).ok()),
+        Err(_) => None,
+    };
+    if serviceaccount::automount(spec, account.as_ref()) {
+        serviceaccount::inject(spec);
+    }
+}
+
 pub async fn create(
     state: &AppState,
     t: &Target,
@@ -106,6 +121,11 @@ pub async fn create(
     };
     defaults::apply(kind, &mut obj);
     defaults::on_create_with(kind, &mut obj, state.admission);
+    if kind == "Pod"
+        && let Some(ns) = &t.namespace
+    {
+        admit_pod(state, ns, &mut obj).await;
+    }
     let errors = validation::validate(kind, &obj, None);
     if !errors.is_empty() {
         return invalid(t, &name, &errors);

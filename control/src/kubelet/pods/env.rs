@@ -28,10 +28,9 @@ pub async fn build(
         Some(slot) => slot.1 = v,
         None => env.push((k, v)),
     };
-    if pod.spec.as_ref().and_then(|s| s.enable_service_links) != Some(false) {
-        for (k, v) in service_env(ctx, &ns).await? {
-            set(&mut env, k, v);
-        }
+    let links = pod.spec.as_ref().and_then(|s| s.enable_service_links) != Some(false);
+    for (k, v) in service_env(ctx, &ns, links).await? {
+        set(&mut env, k, v);
     }
     for from in container.env_from.iter().flatten() {
         let prefix = from.prefix.clone().unwrap_or_default();
@@ -227,13 +226,18 @@ pub fn render_map(map: &Option<BTreeMap<String, String>>) -> String {
 
 /// Docker-link-style variables of the namespace's Services, and of the
 /// `kubernetes` Service everywhere, as upstream's kubelet sets them.
-async fn service_env(ctx: &Ctx, ns: &str) -> anyhow::Result<Vec<(String, String)>> {
-    let mut services: Vec<Service> = Api::<Service>::namespaced(ctx.client.clone(), ns)
-        .list(&ListParams::default())
-        .await
-        .context("listing Services for the pod's environment")?
-        .items;
-    if ns != "default"
+/// The variables of the namespace's Services (`links`) and, always, of the
+/// API server's `kubernetes` Service, which in-cluster clients look for.
+async fn service_env(ctx: &Ctx, ns: &str, links: bool) -> anyhow::Result<Vec<(String, String)>> {
+    let mut services: Vec<Service> = Vec::new();
+    if links {
+        services = Api::<Service>::namespaced(ctx.client.clone(), ns)
+            .list(&ListParams::default())
+            .await
+            .context("listing Services for the pod's environment")?
+            .items;
+    }
+    if (ns != "default" || !links)
         && let Some(k) = Api::<Service>::namespaced(ctx.client.clone(), "default")
             .get_opt("kubernetes")
             .await?
