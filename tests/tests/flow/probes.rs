@@ -1,6 +1,7 @@
 //! Probes end to end: a failing readiness probe takes its pod out of the
 //! Service (and back when it passes); a failing liveness probe restarts the
-//! container.
+//! container; a readiness gate holds a pod unready until its condition is
+//! set.
 
 use std::time::Duration;
 
@@ -94,4 +95,47 @@ fn readiness_takes_a_pod_out_of_its_service_and_liveness_restarts_it() {
         "logs --previous: {previous}"
     );
     assert_eq!(restarts(&c, &healthy), 0);
+
+    // A readiness gate: running and its containers ready, the pod stays
+    // unready until someone else sets the condition it names, which the
+    // kubelet's own status writes then keep.
+    c.apply(&format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: gated, namespace: default}}
+spec:
+  readinessGates: [{{conditionType: example.com/load-balancer}}]
+  containers: [{{name: main, image: {}, command: [netprobe, serve, "8080"]}}]
+"#,
+        skiff_e2e::images::DEMO
+    ));
+    let gated = |c: &Cluster| c.get_json(&["pod", "gated"]);
+    let held = c.wait_until("gated running, containers ready", READY, |c| {
+        let p = gated(c)?;
+        skiff_e2e::cluster::condition(&p, "ContainersReady").then_some(p)
+    });
+    assert!(!skiff_e2e::cluster::condition(&held, "Ready"), "{held}");
+    let reason = (held["status"]["conditions"].as_array().unwrap().iter())
+        .find(|c| c["type"] == "Ready")
+        .map(|c| c["reason"].clone());
+    assert_eq!(reason, Some("ReadinessGatesNotReady".into()), "{held}");
+    c.kubectl_ok(&[
+        "patch",
+        "pod",
+        "gated",
+        "--subresource=status",
+        "-p",
+        r#"{"status":{"conditions":[{"type":"example.com/load-balancer","status":"True"}]}}"#,
+    ]);
+    c.wait_until("gated Ready once its gate is set", READY, |c| {
+        skiff_e2e::cluster::condition(&gated(c)?, "Ready").then_some(())
+    });
+    // Past a few of the kubelet's passes, the condition is still there.
+    std::thread::sleep(Duration::from_secs(3));
+    let after = gated(&c).unwrap();
+    assert!(
+        skiff_e2e::cluster::condition(&after, "example.com/load-balancer")
+            && skiff_e2e::cluster::condition(&after, "Ready"),
+        "{after}"
+    );
 }

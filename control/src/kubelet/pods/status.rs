@@ -203,6 +203,15 @@ pub fn phase(
     }
 }
 
+/// The conditions the kubelet sets; any other is someone else's.
+const OWNED: &[&str] = &[
+    "PodReadyToStartContainers",
+    "Initialized",
+    "Ready",
+    "ContainersReady",
+    "PodScheduled",
+];
+
 pub fn compute(input: &Input) -> PodStatus {
     let pod = input.pod;
     let spec = pod.spec.clone().unwrap_or_default();
@@ -271,7 +280,38 @@ pub fn compute(input: &Input) -> PodStatus {
             ..Default::default()
         }
     };
-    let conditions = vec![
+    // Readiness gates: conditions others set hold Ready back until True.
+    let gates: Vec<String> = spec
+        .readiness_gates
+        .iter()
+        .flatten()
+        .filter_map(|g| {
+            let found = previous
+                .conditions
+                .iter()
+                .flatten()
+                .find(|c| c.type_ == g.condition_type);
+            match found {
+                Some(c) if c.status == "True" => None,
+                Some(c) => Some(format!(
+                    "the status of pod readiness gate \"{}\" is not \"True\", but {}",
+                    g.condition_type, c.status
+                )),
+                None => Some(format!(
+                    "corresponding condition of pod readiness gate \"{}\" does not exist.",
+                    g.condition_type
+                )),
+            }
+        })
+        .collect();
+    let (ready_reason, ready_message) = if ready && !gates.is_empty() {
+        ("ReadinessGatesNotReady", gates.join(", "))
+    } else if terminal {
+        ("PodCompleted", not_ready_message())
+    } else {
+        ("ContainersNotReady", not_ready_message())
+    };
+    let mut conditions = vec![
         condition("PodReadyToStartContainers", input.sandbox_ready, None, None),
         condition(
             "Initialized",
@@ -281,13 +321,9 @@ pub fn compute(input: &Input) -> PodStatus {
         ),
         condition(
             "Ready",
-            ready,
-            Some(if terminal {
-                "PodCompleted"
-            } else {
-                "ContainersNotReady"
-            }),
-            Some(not_ready_message()),
+            ready && gates.is_empty(),
+            Some(ready_reason),
+            Some(ready_message),
         ),
         condition(
             "ContainersReady",
@@ -301,6 +337,16 @@ pub fn compute(input: &Input) -> PodStatus {
         ),
         condition("PodScheduled", true, None, None),
     ];
+    // Conditions others own (readiness gates, disruption targets) stay as
+    // they are: the status is written whole.
+    conditions.extend(
+        previous
+            .conditions
+            .iter()
+            .flatten()
+            .filter(|c| !OWNED.contains(&c.type_.as_str()))
+            .cloned(),
+    );
     PodStatus {
         phase: Some(phase.to_owned()),
         conditions: Some(conditions),
@@ -328,7 +374,7 @@ pub fn compute(input: &Input) -> PodStatus {
 mod tests {
     use super::*;
     use k8s_cri::v1::ContainerMetadata;
-    use k8s_openapi::api::core::v1::PodSpec;
+    use k8s_openapi::api::core::v1::{PodReadinessGate, PodSpec};
 
     fn cri(state: CriState, exit: i32, attempt: u32) -> CriStatus {
         CriStatus {
@@ -378,6 +424,63 @@ mod tests {
             .find(|c| c.type_ == "Ready")
             .unwrap()
             .status
+    }
+
+    #[test]
+    fn readiness_gates_hold_ready_and_others_conditions_stay() {
+        let running = Observed {
+            latest: Some(cri(CriState::ContainerRunning, 0, 0)),
+            probe: ProbeState {
+                started: true,
+                ready: true,
+                failed: false,
+            },
+            ..Default::default()
+        };
+        let containers = HashMap::from([("app".to_owned(), running)]);
+        let with = |gate: Option<&str>| {
+            let mut p = pod("Always");
+            p.spec.as_mut().unwrap().readiness_gates = Some(vec![PodReadinessGate {
+                condition_type: "example.com/gate".into(),
+            }]);
+            p.status = Some(PodStatus {
+                conditions: gate.map(|status| {
+                    vec![PodCondition {
+                        type_: "example.com/gate".into(),
+                        status: status.into(),
+                        ..Default::default()
+                    }]
+                }),
+                ..Default::default()
+            });
+            compute(&Input {
+                pod: &p,
+                init: &HashMap::new(),
+                containers: &containers,
+                pod_ips: &[],
+                host_ip: "10.250.0.11",
+                sandbox_ready: true,
+            })
+        };
+        let missing = with(None);
+        assert_eq!(ready(&missing), "False");
+        let cond = |s: &PodStatus, t: &str| {
+            s.conditions
+                .iter()
+                .flatten()
+                .find(|c| c.type_ == t)
+                .cloned()
+        };
+        let r = cond(&missing, "Ready").unwrap();
+        assert_eq!(r.reason.as_deref(), Some("ReadinessGatesNotReady"));
+        assert!(r.message.unwrap().contains("does not exist"));
+        assert_eq!(cond(&missing, "ContainersReady").unwrap().status, "True");
+        let unset = with(Some("False"));
+        assert_eq!(ready(&unset), "False");
+        assert_eq!(cond(&unset, "example.com/gate").unwrap().status, "False");
+        let set = with(Some("True"));
+        assert_eq!(ready(&set), "True");
+        assert_eq!(cond(&set, "example.com/gate").unwrap().status, "True");
     }
 
     #[test]
