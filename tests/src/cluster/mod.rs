@@ -201,6 +201,36 @@ impl Cluster {
         &self.nodes[i]
     }
 
+    /// Routes each node's pod CIDR to the node on the fabric's side, as a
+    /// control plane host's network does: pods' connections to the API
+    /// server (through the `kubernetes` Service) get their answers back,
+    /// and nothing for a pod leaves by the machine's own default route.
+    pub fn route_pod_cidrs(&self) {
+        let list = self
+            .get_json(&["nodes"])
+            .unwrap_or_else(|| self.fail("listing the nodes for their pod CIDRs"));
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        for node in &self.nodes {
+            let cidr = items
+                .iter()
+                .find(|n| n["metadata"]["name"] == node.name.as_str())
+                .and_then(|n| n["spec"]["podCIDR"].as_str())
+                .unwrap_or_else(|| self.fail(&format!("{} has no pod CIDR", node.name)));
+            let out = std::process::Command::new("ip")
+                .args(["route", "replace", cidr, "via", &node.ip])
+                .args(["dev", &self.fabric.bridge])
+                .output()
+                .expect("running ip");
+            if !out.status.success() {
+                self.fail(&format!(
+                    "routing {cidr} to {}: {}",
+                    node.name,
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+    }
+
     /// The admin kubeconfig; its server is the fabric address.
     pub fn kubeconfig(&self) -> PathBuf {
         self.control.kubeconfig()

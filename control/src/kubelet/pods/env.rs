@@ -224,10 +224,9 @@ pub fn render_map(map: &Option<BTreeMap<String, String>>) -> String {
         .join("\n")
 }
 
-/// Docker-link-style variables of the namespace's Services, and of the
-/// `kubernetes` Service everywhere, as upstream's kubelet sets them.
-/// The variables of the namespace's Services (`links`) and, always, of the
-/// API server's `kubernetes` Service, which in-cluster clients look for.
+/// Docker-link-style variables of the namespace's Services (with `links`),
+/// and always of the `kubernetes` Service, which in-cluster clients look
+/// for: as upstream's kubelet sets them.
 async fn service_env(ctx: &Ctx, ns: &str, links: bool) -> anyhow::Result<Vec<(String, String)>> {
     let mut services: Vec<Service> = Vec::new();
     if links {
