@@ -304,7 +304,7 @@ impl Worker {
             .first()
             .and_then(|s| s.metadata.as_ref())
             .map_or(0, |m| m.attempt + 1);
-        if let Some(rem) = self.backoff.remaining("sandbox", Instant::now()) {
+        if let Some(rem) = self.backoff.remaining("sandbox", None, Instant::now()) {
             debug!(
                 pod = Self::pod_name(pod),
                 "sandbox creation backing off for {rem:?}"
@@ -486,7 +486,15 @@ impl Worker {
         previous: Option<&CriContainer>,
     ) -> Duration {
         let now = Instant::now();
-        if let Some(rem) = self.backoff.remaining(&c.name, now) {
+        // Backed off from when the previous instance exited, as upstream.
+        let exited = match previous {
+            Some(p) => self
+                .status_of(&p.id)
+                .await
+                .and_then(|s| exit_instant(s.finished_at)),
+            None => None,
+        };
+        if let Some(rem) = self.backoff.remaining(&c.name, exited, now) {
             let pull = self
                 .waiting
                 .get(&c.name)
@@ -551,7 +559,7 @@ impl Worker {
         {
             Ok(started) => {
                 if previous.is_some() {
-                    self.backoff.next(&c.name, now);
+                    self.backoff.next(&c.name, exited.unwrap_or(now));
                 } else {
                     self.backoff.reset(&c.name);
                 }
@@ -814,6 +822,18 @@ impl Worker {
 }
 
 /// The grace period of a deletion in progress, else the pod's own.
+/// The moment a CRI timestamp (nanoseconds since the epoch) names, on this
+/// process's monotonic clock; none for an unset one.
+fn exit_instant(finished_at: i64) -> Option<Instant> {
+    let at = std::time::UNIX_EPOCH + Duration::from_nanos(u64::try_from(finished_at).ok()?);
+    let ago = std::time::SystemTime::now()
+        .duration_since(at)
+        .unwrap_or_default();
+    (finished_at > 0)
+        .then(|| Instant::now().checked_sub(ago))
+        .flatten()
+}
+
 fn grace(pod: &Pod) -> i64 {
     pod.metadata
         .deletion_grace_period_seconds
