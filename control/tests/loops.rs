@@ -15,18 +15,21 @@ fn from<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
     serde_json::from_value(v).unwrap()
 }
 
+async fn create_namespace(client: &kube::Client, name: &str) {
+    Api::<Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &from(json!({"metadata": {"name": name}})),
+        )
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn every_namespace_has_a_default_service_account() {
     let server = Server::start();
     let client = server.client().await;
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &from(json!({"metadata": {"name": "team"}})),
-        )
-        .await
-        .unwrap();
+    create_namespace(&client, "team").await;
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "team");
     eventually(&server, "the default account", || async {
         accounts.get_opt("default").await.unwrap().is_some()
@@ -53,14 +56,7 @@ async fn every_namespace_holds_the_cluster_ca_and_pods_mount_their_account() {
     let server = Server::start();
     let client = server.client().await;
     let ca = std::fs::read_to_string(server.dir.path().join("pki/ca.crt")).unwrap();
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &from(json!({"metadata": {"name": "team"}})),
-        )
-        .await
-        .unwrap();
+    create_namespace(&client, "team").await;
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), "team");
     let published = || async {
         let cm = maps.get_opt("kube-root-ca.crt").await.unwrap();

@@ -821,7 +821,6 @@ impl Worker {
     }
 }
 
-/// The grace period of a deletion in progress, else the pod's own.
 /// The moment a CRI timestamp (nanoseconds since the epoch) names, on this
 /// process's monotonic clock; none for an unset one.
 fn exit_instant(finished_at: i64) -> Option<Instant> {
@@ -834,6 +833,7 @@ fn exit_instant(finished_at: i64) -> Option<Instant> {
         .flatten()
 }
 
+/// The grace period of a deletion in progress, else the pod's own.
 fn grace(pod: &Pod) -> i64 {
     pod.metadata
         .deletion_grace_period_seconds
